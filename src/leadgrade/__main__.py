@@ -1,0 +1,3 @@
+from leadgrade.cli import main
+
+main()

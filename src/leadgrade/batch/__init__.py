@@ -1,0 +1,1 @@
+"""Batch scoring of files: leads and events in, scorecards out."""

@@ -1,0 +1,255 @@
+"""Conditions on one value: the operators that fit rules and event filters share.
+
+A condition is built once from a model file and then tested against many values, so
+each operator is a small object with a precompiled ``test`` and a ``describe`` that says
+in words what it checks (for explanations and lint output).
+
+String comparisons ignore case and surrounding whitespace: CRM exports spell the same
+industry ``Staffing``, ``staffing`` and ``STAFFING ``. A value that is missing (absent,
+``None`` or an empty string) fails every operator except ``exists: false``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+Scalar = str | int | float | bool
+
+
+class Condition(Protocol):
+    def test(self, value: object) -> bool: ...
+
+    def describe(self) -> str: ...
+
+
+def is_missing(value: object) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _fold(value: object) -> str:
+    return str(value).strip().casefold()
+
+
+def as_number(value: object) -> float | None:
+    """``value`` as a float, or None when it is not a number (booleans are not numbers)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.replace(",", "").strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _same(expected: Scalar, value: object) -> bool:
+    if isinstance(expected, bool):
+        if isinstance(value, bool):
+            return value is expected
+        return _fold(value) in (("true", "yes", "1") if expected else ("false", "no", "0"))
+    if isinstance(expected, int | float):
+        number = as_number(value)
+        return number is not None and number == float(expected)
+    return _fold(value) == expected.strip().casefold()
+
+
+def _items(value: object) -> Iterable[object]:
+    """A list property tests element-wise; anything else is one element."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return value
+    return (value,)
+
+
+@dataclass(frozen=True, slots=True)
+class Equals:
+    expected: Scalar
+
+    def test(self, value: object) -> bool:
+        return not is_missing(value) and any(_same(self.expected, v) for v in _items(value))
+
+    def describe(self) -> str:
+        return f"is {self.expected!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class In:
+    options: tuple[Scalar, ...]
+    label: str = ""
+    _folded: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, options: Iterable[Scalar], label: str = "") -> In:
+        options = tuple(options)
+        folded = frozenset(o.strip().casefold() for o in options if isinstance(o, str))
+        return cls(options, label, folded)
+
+    def test(self, value: object) -> bool:
+        if is_missing(value):
+            return False
+        for item in _items(value):
+            if isinstance(item, str) and _fold(item) in self._folded:
+                return True
+            if any(not isinstance(o, str) and _same(o, item) for o in self.options):
+                return True
+        return False
+
+    def describe(self) -> str:
+        if self.label:
+            return f"is in list {self.label!r}"
+        return f"is one of {', '.join(repr(o) for o in self.options)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Matches:
+    pattern: re.Pattern[str]
+
+    def test(self, value: object) -> bool:
+        return not is_missing(value) and any(
+            self.pattern.search(str(v)) is not None for v in _items(value)
+        )
+
+    def describe(self) -> str:
+        return f"matches /{self.pattern.pattern}/"
+
+
+@dataclass(frozen=True, slots=True)
+class Between:
+    """Numeric range, inclusive at both ends; either end may be open (None)."""
+
+    low: float | None
+    high: float | None
+
+    def test(self, value: object) -> bool:
+        number = as_number(value)
+        if number is None:
+            return False
+        return (self.low is None or number >= self.low) and (
+            self.high is None or number <= self.high
+        )
+
+    def describe(self) -> str:
+        if self.low is None:
+            return f"is at most {self.high:g}"
+        if self.high is None:
+            return f"is at least {self.low:g}"
+        return f"is between {self.low:g} and {self.high:g}"
+
+
+@dataclass(frozen=True, slots=True)
+class Exists:
+    present: bool
+
+    def test(self, value: object) -> bool:
+        return is_missing(value) is not self.present
+
+    def describe(self) -> str:
+        return "is present" if self.present else "is missing"
+
+
+@dataclass(frozen=True, slots=True)
+class Contains:
+    needle: Scalar
+
+    def test(self, value: object) -> bool:
+        if is_missing(value):
+            return False
+        if isinstance(value, list | tuple | set | frozenset):
+            return any(_same(self.needle, v) for v in value)
+        return _fold(self.needle) in _fold(value)
+
+    def describe(self) -> str:
+        return f"contains {self.needle!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class Prefix:
+    prefix: str
+
+    def test(self, value: object) -> bool:
+        return not is_missing(value) and any(
+            _fold(v).startswith(self.prefix.casefold()) for v in _items(value)
+        )
+
+    def describe(self) -> str:
+        return f"starts with {self.prefix!r}"
+
+
+@dataclass(frozen=True, slots=True)
+class AllOf:
+    """Several operators on the same value (``{at_least: 10, contains: x}``): all must hold."""
+
+    parts: tuple[Condition, ...]
+
+    def test(self, value: object) -> bool:
+        return all(part.test(value) for part in self.parts)
+
+    def describe(self) -> str:
+        return " and ".join(part.describe() for part in self.parts)
+
+
+OPERATORS = (
+    "equals",
+    "in",
+    "in_list",
+    "matches",
+    "between",
+    "at_least",
+    "at_most",
+    "exists",
+    "contains",
+    "prefix",
+)
+
+
+def build(operands: Mapping[str, object], lists: Mapping[str, Iterable[str]]) -> Condition:
+    """One condition from already-validated operands (``{"between": [50, 5000]}``)."""
+    parts: list[Condition] = []
+    for op, operand in operands.items():
+        parts.append(_build_one(op, operand, lists))
+    if len(parts) == 1:
+        return parts[0]
+    return AllOf(tuple(parts))
+
+
+def _build_one(op: str, operand: object, lists: Mapping[str, Iterable[str]]) -> Condition:
+    if op == "equals":
+        return Equals(_scalar(operand))
+    if op == "in":
+        assert isinstance(operand, list | tuple)
+        return In.of(_scalar(o) for o in operand)
+    if op == "in_list":
+        assert isinstance(operand, str)
+        return In.of(lists[operand], label=operand)
+    if op == "matches":
+        assert isinstance(operand, str)
+        return Matches(re.compile(operand))
+    if op == "between":
+        assert isinstance(operand, list | tuple)
+        low, high = operand
+        return Between(float(low), float(high))
+    if op == "at_least":
+        return Between(float(_number(operand)), None)
+    if op == "at_most":
+        return Between(None, float(_number(operand)))
+    if op == "exists":
+        return Exists(bool(operand))
+    if op == "contains":
+        return Contains(_scalar(operand))
+    if op == "prefix":
+        return Prefix(str(operand))
+    raise ValueError(f"unknown operator {op!r}")
+
+
+def _scalar(value: object) -> Scalar:
+    assert isinstance(value, str | int | float | bool)
+    return value
+
+
+def _number(value: object) -> float:
+    assert isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value)

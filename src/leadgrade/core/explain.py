@@ -1,0 +1,20 @@
+"""Rounding an explanation for people: shown points that still add up to the shown score."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def apportion(values: Sequence[float], places: int = 2) -> list[float]:
+    """``values`` rounded to ``places`` decimals so that they sum exactly to their total
+    rounded the same way (largest-remainder rounding), as a person checking the
+    explanation by hand expects."""
+    scale = 10**places
+    total = round(math.fsum(values) * scale)
+    floors = [math.floor(v * scale) for v in values]
+    short = total - sum(floors)
+    by_remainder = sorted(range(len(values)), key=lambda i: floors[i] - values[i] * scale)
+    for i in by_remainder[: max(0, short)]:
+        floors[i] += 1
+    return [f / scale for f in floors]

@@ -1,0 +1,134 @@
+"""A workspace on disk: ``leadgrade.toml``, ``models/``, ``lists/`` (DESIGN §13).
+
+This is the adapter between files and the pure core: it reads model files and named
+lists and hands their text to :func:`leadgrade.core.parse_model`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from leadgrade.core import Model, Problem, check_model, parse_model
+
+CONFIG_NAME = "leadgrade.toml"
+TEMPLATE = resources.files("leadgrade") / "data" / "workspace"
+
+
+class WorkspaceError(Exception):
+    """A workspace that cannot be found or read; the message says what to do."""
+
+
+def read_lists(folder: Path) -> dict[str, tuple[str, ...]]:
+    """Named lists: one ``NAME.txt`` per list, an entry a line, ``#`` starts a comment."""
+    lists: dict[str, tuple[str, ...]] = {}
+    if not folder.is_dir():
+        return lists
+    for path in sorted(folder.glob("*.txt")):
+        entries = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            entry = line.split("#", 1)[0].strip()
+            if entry:
+                entries.append(entry)
+        lists[path.stem] = tuple(entries)
+    return lists
+
+
+@dataclass(frozen=True)
+class Workspace:
+    root: Path
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    @property
+    def lists_dir(self) -> Path:
+        return self.root / "lists"
+
+    def config(self) -> dict[str, object]:
+        try:
+            return tomllib.loads(self.config_path.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise WorkspaceError(f"{self.config_path}: not valid TOML: {exc}") from None
+
+    def audiences(self) -> dict[str, Path]:
+        """Audience name → model file, from the ``[audiences]`` table."""
+        table = self.config().get("audiences", {})
+        if not isinstance(table, dict):
+            raise WorkspaceError(f"{self.config_path}: [audiences] must be a table")
+        return {str(name): self.root / str(path) for name, path in table.items()}
+
+    def lists(self) -> dict[str, tuple[str, ...]]:
+        return read_lists(self.lists_dir)
+
+    def model(self, audience: str) -> Model:
+        audiences = self.audiences()
+        if audience not in audiences:
+            known = ", ".join(sorted(audiences)) or "none"
+            raise WorkspaceError(f"no audience {audience!r} in {self.config_path} (known: {known})")
+        return load_model(audiences[audience], self.lists())
+
+    @classmethod
+    def find(cls, start: Path | None = None) -> Workspace:
+        """The workspace at ``$LEADGRADE_WORKSPACE``, else the nearest folder at or above
+        ``start`` (default: the current folder) holding a ``leadgrade.toml``."""
+        env = os.environ.get("LEADGRADE_WORKSPACE")
+        if start is None and env:
+            start = Path(env)
+        here = (start or Path.cwd()).resolve()
+        for folder in (here, *here.parents):
+            if (folder / CONFIG_NAME).is_file():
+                return cls(folder)
+        raise WorkspaceError(
+            f"no {CONFIG_NAME} in {here} or above it; run `leadgrade init` to make a workspace"
+        )
+
+    @classmethod
+    def create(cls, root: Path, *, name: str | None = None) -> Workspace:
+        """Write a new workspace from the bundled template; refuses to overwrite one."""
+        root = root.resolve()
+        if (root / CONFIG_NAME).exists():
+            raise WorkspaceError(f"{root} already holds a workspace ({CONFIG_NAME} exists)")
+        root.mkdir(parents=True, exist_ok=True)
+        with resources.as_file(TEMPLATE) as template:
+            shutil.copytree(template, root, dirs_exist_ok=True)
+        if name:
+            config = root / CONFIG_NAME
+            text = config.read_text(encoding="utf-8")
+            config.write_text(
+                text.replace('name = "My staffing firm"', f"name = {_toml_string(name)}"),
+                encoding="utf-8",
+            )
+        return cls(root)
+
+
+def _toml_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def lists_for(model_path: Path, workspace: Workspace | None = None) -> dict[str, tuple[str, ...]]:
+    """Named lists for a model file: its workspace's ``lists/`` (the given workspace, or the
+    one the file sits in), else a ``lists/`` folder beside the file's folder."""
+    if workspace is None:
+        try:
+            workspace = Workspace.find(model_path.resolve().parent)
+        except WorkspaceError:
+            return read_lists(model_path.resolve().parent.parent / "lists")
+    return workspace.lists()
+
+
+def check_model_file(
+    path: Path, lists: dict[str, tuple[str, ...]] | None = None
+) -> tuple[Model | None, list[Problem]]:
+    text = path.read_text(encoding="utf-8")
+    return check_model(text, str(path), lists if lists is not None else lists_for(path))
+
+
+def load_model(path: Path, lists: dict[str, tuple[str, ...]] | None = None) -> Model:
+    text = path.read_text(encoding="utf-8")
+    return parse_model(text, str(path), lists if lists is not None else lists_for(path))
