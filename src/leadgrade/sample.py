@@ -23,40 +23,164 @@ SPAN_DAYS = 180
 SEED = 20261001
 
 EVENT_COLUMNS = (
-    "id", "lead_id", "type", "occurred_at", "path", "asset_type", "form",
-    "channel", "source", "campaign",
+    "id",
+    "lead_id",
+    "type",
+    "occurred_at",
+    "path",
+    "asset_type",
+    "form",
+    "channel",
+    "source",
+    "campaign",
 )
 EMPLOYER_COLUMNS = (
-    "id", "first_name", "last_name", "email", "job_title", "company", "company_size",
-    "industry", "state", "country",
+    "id",
+    "first_name",
+    "last_name",
+    "email",
+    "job_title",
+    "company",
+    "company_size",
+    "industry",
+    "state",
+    "country",
 )
 CANDIDATE_COLUMNS = (
-    "id", "first_name", "last_name", "email", "job_category", "skills", "city", "state",
+    "id",
+    "first_name",
+    "last_name",
+    "email",
+    "job_category",
+    "skills",
+    "city",
+    "state",
     "country",
 )
 
-FIRST = ("Ava", "Ben", "Carla", "Dev", "Elena", "Femi", "Grace", "Hiro", "Ines", "Jamal",
-         "Kara", "Luis", "Maya", "Nikhil", "Olga", "Priya", "Quinn", "Rosa", "Sam", "Tariq",
-         "Uma", "Victor", "Wen", "Ximena", "Yusuf", "Zoe")
-LAST = ("Adams", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hughes", "Ito",
-        "Jones", "Khan", "Lopez", "Moreau", "Nguyen", "Okafor", "Patel", "Quinlan", "Rossi",
-        "Silva", "Tanaka", "Usman", "Vargas", "Walsh", "Xu", "Young", "Zimmer")
-SENIORITY = (("VP", 0.12), ("Head of", 0.08), ("Director of", 0.2), ("", 0.1),
-             ("Senior Manager,", 0.15), ("Manager,", 0.2), ("Coordinator,", 0.15))
-FUNCTION = (("Talent Acquisition", 0.3), ("Human Resources", 0.2), ("People", 0.1),
-            ("Engineering", 0.12), ("Operations", 0.12), ("Finance", 0.08), ("Marketing", 0.08))
-INDUSTRIES = (("Healthcare", 0.18), ("Information Technology", 0.16), ("Manufacturing", 0.14),
-              ("Logistics", 0.12), ("Financial Services", 0.1), ("Retail", 0.1),
-              ("Education", 0.08), ("Hospitality", 0.07), ("Government", 0.05))
-STATES = (("TX", 0.3), ("OK", 0.06), ("LA", 0.06), ("AZ", 0.08), ("CO", 0.08), ("GA", 0.07),
-          ("FL", 0.1), ("CA", 0.1), ("NY", 0.08), ("IL", 0.07))
-CITIES = {"TX": "Houston", "OK": "Tulsa", "LA": "Baton Rouge", "AZ": "Phoenix",
-          "CO": "Denver", "GA": "Atlanta", "FL": "Tampa", "CA": "Sacramento", "NY": "Buffalo",
-          "IL": "Chicago"}
-CATEGORIES = (("Nursing", 0.14), ("Software Engineering", 0.1), ("Data Engineering", 0.05),
-              ("Warehouse Operations", 0.12), ("CNC Machining", 0.04), ("Accounting", 0.08),
-              ("Administrative", 0.1), ("Customer Service", 0.12), ("Light Industrial", 0.1),
-              ("Sales", 0.08), ("Graphic Design", 0.04), ("Legal", 0.03))
+FIRST = (
+    "Ava",
+    "Ben",
+    "Carla",
+    "Dev",
+    "Elena",
+    "Femi",
+    "Grace",
+    "Hiro",
+    "Ines",
+    "Jamal",
+    "Kara",
+    "Luis",
+    "Maya",
+    "Nikhil",
+    "Olga",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tariq",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Ximena",
+    "Yusuf",
+    "Zoe",
+)
+LAST = (
+    "Adams",
+    "Baker",
+    "Chen",
+    "Diaz",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Hughes",
+    "Ito",
+    "Jones",
+    "Khan",
+    "Lopez",
+    "Moreau",
+    "Nguyen",
+    "Okafor",
+    "Patel",
+    "Quinlan",
+    "Rossi",
+    "Silva",
+    "Tanaka",
+    "Usman",
+    "Vargas",
+    "Walsh",
+    "Xu",
+    "Young",
+    "Zimmer",
+)
+SENIORITY = (
+    ("VP", 0.12),
+    ("Head of", 0.08),
+    ("Director of", 0.2),
+    ("", 0.1),
+    ("Senior Manager,", 0.15),
+    ("Manager,", 0.2),
+    ("Coordinator,", 0.15),
+)
+FUNCTION = (
+    ("Talent Acquisition", 0.3),
+    ("Human Resources", 0.2),
+    ("People", 0.1),
+    ("Engineering", 0.12),
+    ("Operations", 0.12),
+    ("Finance", 0.08),
+    ("Marketing", 0.08),
+)
+INDUSTRIES = (
+    ("Healthcare", 0.18),
+    ("Information Technology", 0.16),
+    ("Manufacturing", 0.14),
+    ("Logistics", 0.12),
+    ("Financial Services", 0.1),
+    ("Retail", 0.1),
+    ("Education", 0.08),
+    ("Hospitality", 0.07),
+    ("Government", 0.05),
+)
+STATES = (
+    ("TX", 0.3),
+    ("OK", 0.06),
+    ("LA", 0.06),
+    ("AZ", 0.08),
+    ("CO", 0.08),
+    ("GA", 0.07),
+    ("FL", 0.1),
+    ("CA", 0.1),
+    ("NY", 0.08),
+    ("IL", 0.07),
+)
+CITIES = {
+    "TX": "Houston",
+    "OK": "Tulsa",
+    "LA": "Baton Rouge",
+    "AZ": "Phoenix",
+    "CO": "Denver",
+    "GA": "Atlanta",
+    "FL": "Tampa",
+    "CA": "Sacramento",
+    "NY": "Buffalo",
+    "IL": "Chicago",
+}
+CATEGORIES = (
+    ("Nursing", 0.14),
+    ("Software Engineering", 0.1),
+    ("Data Engineering", 0.05),
+    ("Warehouse Operations", 0.12),
+    ("CNC Machining", 0.04),
+    ("Accounting", 0.08),
+    ("Administrative", 0.1),
+    ("Customer Service", 0.12),
+    ("Light Industrial", 0.1),
+    ("Sales", 0.08),
+    ("Graphic Design", 0.04),
+    ("Legal", 0.03),
+)
 SKILLS = {
     "Nursing": ("RN, ICU, BLS", "LPN, long-term care", "CNA, patient care"),
     "Software Engineering": ("Python, AWS, SQL", "Java, Spring", "TypeScript, React"),
@@ -72,15 +196,49 @@ SKILLS = {
     "Legal": ("paralegal, e-discovery",),
 }
 FREE_DOMAINS = ("gmail.com", "yahoo.com", "outlook.com", "hotmail.com", "icloud.com")
-COMPANY_WORDS = ("Apex", "Blue", "Cedar", "Delta", "Evergreen", "Frontier", "Granite",
-                 "Harbor", "Ironwood", "Juniper", "Keystone", "Lone Star", "Meridian",
-                 "Northstar", "Oakridge", "Pioneer", "Quarry", "Redline", "Summit", "Trident")
-COMPANY_KINDS = ("Health", "Systems", "Logistics", "Manufacturing", "Partners", "Labs",
-                 "Foods", "Energy", "Financial", "Medical Group")
+COMPANY_WORDS = (
+    "Apex",
+    "Blue",
+    "Cedar",
+    "Delta",
+    "Evergreen",
+    "Frontier",
+    "Granite",
+    "Harbor",
+    "Ironwood",
+    "Juniper",
+    "Keystone",
+    "Lone Star",
+    "Meridian",
+    "Northstar",
+    "Oakridge",
+    "Pioneer",
+    "Quarry",
+    "Redline",
+    "Summit",
+    "Trident",
+)
+COMPANY_KINDS = (
+    "Health",
+    "Systems",
+    "Logistics",
+    "Manufacturing",
+    "Partners",
+    "Labs",
+    "Foods",
+    "Energy",
+    "Financial",
+    "Medical Group",
+)
 COMPETITORS = ("rivalstaffing.example", "quickhire-partners.example")
-CHANNELS = (("organic", "google", ""), ("paid_search", "google", "brand-2026"),
-            ("email", "newsletter", "monthly-hiring-update"), ("social", "linkedin", "q3-salary"),
-            ("referral", "partner", ""), ("direct", "", ""))
+CHANNELS = (
+    ("organic", "google", ""),
+    ("paid_search", "google", "brand-2026"),
+    ("email", "newsletter", "monthly-hiring-update"),
+    ("social", "linkedin", "q3-salary"),
+    ("referral", "partner", ""),
+    ("direct", "", ""),
+)
 
 
 def _pick(rng: random.Random, weighted: tuple[tuple[str, float], ...]) -> str:
@@ -117,18 +275,26 @@ class _Ids:
 
 
 def employers(
-    rng: random.Random, count: int, *, as_of: datetime = AS_OF, span_days: int = SPAN_DAYS,
+    rng: random.Random,
+    count: int,
+    *,
+    as_of: datetime = AS_OF,
+    span_days: int = SPAN_DAYS,
     prefix: str = "E",
+    activity: float = 1.0,
 ) -> Iterator[tuple[dict[str, str], list[dict[str, str]]]]:
-    """(lead, events) for ``count`` employer contacts."""
+    """(lead, events) for ``count`` employer contacts; ``activity`` scales how many visits
+    each makes (the bundled sample uses 1; the benchmark more)."""
     clock, event_id = _Clock(rng, as_of, span_days), _Ids(f"{prefix.lower()}v")
     for n in range(1, count + 1):
         first, last = rng.choice(FIRST), rng.choice(LAST)
         company = f"{rng.choice(COMPANY_WORDS)} {rng.choice(COMPANY_KINDS)}"
         roll = rng.random()
         domain = (
-            rng.choice(COMPETITORS) if roll < 0.02
-            else rng.choice(FREE_DOMAINS) if roll < 0.17
+            rng.choice(COMPETITORS)
+            if roll < 0.02
+            else rng.choice(FREE_DOMAINS)
+            if roll < 0.17
             else _slug(company) + ".example"
         )
         seniority, function = _pick(rng, SENIORITY), _pick(rng, FUNCTION)
@@ -145,7 +311,7 @@ def employers(
             "state": _pick(rng, STATES),
             "country": "US",
         }
-        yield lead, _employer_events(rng, lead["id"], clock, event_id)
+        yield lead, _employer_events(rng, lead["id"], clock, event_id, activity)
 
 
 def _touch(rng: random.Random) -> dict[str, str]:
@@ -154,29 +320,51 @@ def _touch(rng: random.Random) -> dict[str, str]:
 
 
 def _employer_events(
-    rng: random.Random, lead_id: str, clock: _Clock, event_id: _Ids
+    rng: random.Random, lead_id: str, clock: _Clock, event_id: _Ids, activity: float
 ) -> list[dict[str, str]]:
     intent = rng.betavariate(1.2, 3.0)
     events: list[dict[str, str]] = []
 
     def add(kind: str, days: float, **props: str) -> None:
-        events.append({"id": event_id(), "lead_id": lead_id, "type": kind,
-                       "occurred_at": clock.at(days), **_touch(rng), **props})
+        events.append(
+            {
+                "id": event_id(),
+                "lead_id": lead_id,
+                "type": kind,
+                "occurred_at": clock.at(days),
+                **_touch(rng),
+                **props,
+            }
+        )
 
-    for _ in range(int(rng.expovariate(1.0) * (1 + 14 * intent))):
+    for _ in range(int(rng.expovariate(1.0) * (1 + 14 * intent) * activity)):
         days = clock.days_ago(intent)
         roll = rng.random()
         if roll < 0.45:
             path = rng.choice(("/", "/blog/hiring-trends", "/about", "/careers-advice"))
             if rng.random() < intent:
-                path = rng.choice(("/pricing", "/pricing/contract-staffing", "/services/rpo",
-                                   "/services/direct-hire"))
+                path = rng.choice(
+                    (
+                        "/pricing",
+                        "/pricing/contract-staffing",
+                        "/services/rpo",
+                        "/services/direct-hire",
+                    )
+                )
             add("web.page_view", days, path=path)
         elif roll < 0.6:
             add("email.open" if rng.random() < 0.6 else "email.click", days)
         elif roll < 0.72:
-            asset = rng.choice(("salary_guide", "hiring_report", "case_study", "checklist",
-                                "ebook", "workforce_plan"))
+            asset = rng.choice(
+                (
+                    "salary_guide",
+                    "hiring_report",
+                    "case_study",
+                    "checklist",
+                    "ebook",
+                    "workforce_plan",
+                )
+            )
             add("content.download", days, asset_type=asset)
         elif roll < 0.82:
             add("social.engage", days)
@@ -196,7 +384,11 @@ def _employer_events(
 
 
 def candidates(
-    rng: random.Random, count: int, *, as_of: datetime = AS_OF, span_days: int = SPAN_DAYS,
+    rng: random.Random,
+    count: int,
+    *,
+    as_of: datetime = AS_OF,
+    span_days: int = SPAN_DAYS,
     prefix: str = "C",
 ) -> Iterator[tuple[dict[str, str], list[dict[str, str]]]]:
     """(lead, events) for ``count`` candidates."""
@@ -226,15 +418,26 @@ def _candidate_events(
     events: list[dict[str, str]] = []
 
     def add(kind: str, days: float, **props: str) -> None:
-        events.append({"id": event_id(), "lead_id": lead_id, "type": kind,
-                       "occurred_at": clock.at(days), **_touch(rng), **props})
+        events.append(
+            {
+                "id": event_id(),
+                "lead_id": lead_id,
+                "type": kind,
+                "occurred_at": clock.at(days),
+                **_touch(rng),
+                **props,
+            }
+        )
 
     for _ in range(int(rng.expovariate(1.0) * (1 + 10 * intent))):
         days = clock.days_ago(intent)
         roll = rng.random()
         if roll < 0.5:
-            add("web.page_view", days, path=rng.choice(("/jobs", "/jobs/search", "/jobs/1234",
-                                                        "/", "/career-tips")))
+            add(
+                "web.page_view",
+                days,
+                path=rng.choice(("/jobs", "/jobs/search", "/jobs/1234", "/", "/career-tips")),
+            )
         elif roll < 0.65:
             add("email.open" if rng.random() < 0.5 else "email.click", days)
         elif roll < 0.8 and rng.random() < intent + 0.2:

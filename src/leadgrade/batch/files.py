@@ -1,14 +1,17 @@
 """Reading leads and events files (CSV or JSON Lines) with errors that name the line.
 
 Rows are validated as they are read. A bad row raises :class:`BadRow` naming the file,
-line and column, unless the caller passes ``on_bad``, which is told and reading goes on.
+line and column, unless the caller passes ``on_bad``, which is told, and reading goes on.
+CSV headers name attributes in snake_case (``Job Title`` is ``job_title``). The CSV event
+reader is the batch path's inner loop, so it is written for speed: properties are read
+lazily, and rows of event types nobody scores are validated and counted but not yielded.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +20,7 @@ from typing import IO
 from leadgrade.core.attributes import attribute_name, enrich
 
 EVENT_FIELDS = ("id", "lead_id", "type", "occurred_at")
+PROGRESS_EVERY = 8192
 
 
 @dataclass(frozen=True)
@@ -34,65 +38,44 @@ class BadRow(Exception):
 OnBad = Callable[[BadRow], None]
 Progress = Callable[[int], None]
 
+#: (line, event id, lead id, type, occurred at in epoch seconds, properties)
+EventRow = tuple[int, str, str, str, float, Mapping[str, object]]
+
+
+@dataclass
+class Counter:
+    """Rows read, for callers of a reader that does not yield every row."""
+
+    rows: int = 0
+
 
 def file_format(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return "csv"
-    if suffix in (".jsonl", ".ndjson", ".json"):
+    if suffix in (".jsonl", ".ndjson"):
         return "jsonl"
     raise BadRow(str(path), 0, "", "unknown file type; use .csv or .jsonl")
+
+
+def _time_problem(text: str) -> str:
+    if not text:
+        return "is missing; give an ISO 8601 time such as 2026-03-01T09:30:00Z"
+    return f"{text!r} is not an ISO 8601 time (e.g. 2026-03-01T09:30:00Z)"
 
 
 def parse_time(text: object) -> float:
     """Seconds since the epoch from an ISO 8601 / RFC 3339 time; a time without an offset
     is taken as UTC."""
     if not isinstance(text, str) or not text:
-        raise ValueError("is empty; give an ISO 8601 time such as 2026-03-01T09:30:00Z")
+        raise ValueError(_time_problem(""))
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(
-            f"{text!r} is not an ISO 8601 time (e.g. 2026-03-01T09:30:00Z)"
-        ) from None
+        raise ValueError(_time_problem(text)) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
-
-
-def _rows(
-    handle: IO[str], fmt: str, path: str
-) -> Iterator[tuple[int, dict[str, object] | BadRow]]:
-    """(line, row) pairs, or (line, BadRow) for a row that cannot be read at all; CSV
-    headers become attribute names (snake_case)."""
-    if fmt == "csv":
-        reader = csv.reader(handle)
-        header = next(reader, None)
-        if header is None:
-            return
-        names = [attribute_name(h) for h in header]
-        for row in reader:
-            if not row:
-                continue
-            if len(row) != len(names):
-                yield reader.line_num, BadRow(
-                    path, reader.line_num, "", f"has {len(row)} fields, the header {len(names)}"
-                )
-                continue
-            yield reader.line_num, {n: v for n, v in zip(names, row, strict=True) if v != ""}
-        return
-    for number, text in enumerate(handle, start=1):
-        if not text.strip():
-            continue
-        try:
-            row = json.loads(text)
-        except json.JSONDecodeError as exc:
-            yield number, BadRow(path, number, "", f"not valid JSON: {exc.msg}")
-            continue
-        if not isinstance(row, dict):
-            yield number, BadRow(path, number, "", "each line must be a JSON object")
-            continue
-        yield number, row
 
 
 def _open(path: Path) -> IO[str]:
@@ -109,68 +92,258 @@ def _text(value: object) -> str | None:
     return text or None
 
 
+def _handle(bad: BadRow, on_bad: OnBad | None) -> None:
+    if on_bad is None:
+        raise bad
+    on_bad(bad)
+
+
+def _json_lines(handle: IO[str], path: str) -> Iterator[tuple[int, dict[str, object] | BadRow]]:
+    for number, text in enumerate(handle, start=1):
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield number, BadRow(path, number, "", f"not valid JSON: {exc.msg}")
+            continue
+        if not isinstance(row, dict):
+            yield number, BadRow(path, number, "", "each line must be a JSON object")
+            continue
+        yield number, row
+
+
+def _csv_dicts(handle: IO[str], path: str) -> Iterator[tuple[int, dict[str, object] | BadRow]]:
+    reader = csv.reader(handle)
+    header = next(reader, None)
+    if header is None:
+        return
+    names = [attribute_name(h) for h in header]
+    width = len(names)
+    for row in reader:
+        if len(row) != width:
+            if row:
+                line = reader.line_num
+                yield line, BadRow(path, line, "", f"has {len(row)} fields, the header {width}")
+            continue
+        yield reader.line_num, dict(zip(names, row, strict=True))
+
+
+# ---------------------------------------------------------------------------------- leads
+
+
 def read_leads(
     path: Path, id_column: str = "id", on_bad: OnBad | None = None
 ) -> dict[str, dict[str, object]]:
-    """Lead id → attributes. Every column is an attribute; ``email_domain`` is derived."""
+    """Lead id → attributes, in file order. Every column is an attribute (empty cells are
+    missing values); ``email_domain`` is derived from ``email`` when not given."""
     key = attribute_name(id_column)
     leads: dict[str, dict[str, object]] = {}
     first_line: dict[str, int] = {}
+    name = str(path)
     fmt = file_format(path)
     with _open(path) as handle:
-        for line, row in _guarded(_rows(handle, fmt, str(path)), on_bad):
-            lead_id = _text(row.get(key))
-            try:
-                if lead_id is None:
-                    raise BadRow(str(path), line, id_column, "the lead id is missing")
-                if lead_id in leads:
-                    raise BadRow(
-                        str(path), line, id_column,
-                        f"lead {lead_id!r} appears twice (first on line {first_line[lead_id]})",
-                    )
-            except BadRow as bad:
-                if on_bad is None:
-                    raise
-                on_bad(bad)
+        rows = _csv_dicts(handle, name) if fmt == "csv" else _json_lines(handle, name)
+        for line, row in rows:
+            if isinstance(row, BadRow):
+                _handle(row, on_bad)
                 continue
-            leads[lead_id] = enrich(row)
+            lead_id = _text(row.get(key))
+            if lead_id is None:
+                _handle(BadRow(name, line, id_column, "the lead id is missing"), on_bad)
+                continue
+            if lead_id in leads:
+                message = f"lead {lead_id!r} appears twice (first on line {first_line[lead_id]})"
+                _handle(BadRow(name, line, id_column, message), on_bad)
+                continue
+            leads[lead_id] = enrich(row) if "email" in row else row
             first_line[lead_id] = line
     return leads
 
 
-@dataclass(frozen=True, slots=True)
-class EventRow:
-    line: int
-    id: str
-    lead_id: str
-    type: str
-    at: float
-    properties: dict[str, object]
+# --------------------------------------------------------------------------------- events
 
 
-_PROPERTY_EXCLUDED = frozenset(EVENT_FIELDS) | {"properties"}
+class RowProperties(Mapping[str, object]):
+    """An event's properties as a lazy view over its CSV row: the extra columns, and a JSON
+    ``properties`` column (parsed on first use), which wins over a column of the same name.
+    Most events never have a property asked for, so most rows never build a dictionary."""
+
+    __slots__ = ("_columns", "_extra", "_json", "_path", "_row")
+
+    def __init__(
+        self, columns: Mapping[str, int], json_column: int | None, row: list[str], path: str
+    ) -> None:
+        self._columns, self._json, self._row, self._path = columns, json_column, row, path
+        self._extra: dict[str, object] | None = None
+
+    def extra(self) -> dict[str, object]:
+        """The JSON ``properties`` column; raises :class:`BadRow` (line 0: the caller knows
+        the line) when it is not a JSON object."""
+        if self._extra is None:
+            text = self._row[self._json] if self._json is not None else ""
+            extra: object = {}
+            if text:
+                try:
+                    extra = json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise BadRow(
+                        self._path, 0, "properties", f"not valid JSON: {exc.msg}"
+                    ) from None
+                if not isinstance(extra, dict):
+                    raise BadRow(self._path, 0, "properties", "must be a JSON object")
+            self._extra = extra  # type: ignore[assignment]
+        assert self._extra is not None
+        return self._extra
+
+    def get(self, key: str, default: object = None) -> object:
+        if self._json is not None:
+            extra = self.extra()
+            if key in extra:
+                return extra[key]
+        index = self._columns.get(key)
+        if index is None:
+            return default
+        return self._row[index] or default
+
+    def __getitem__(self, key: str) -> object:
+        value = self.get(key, _ABSENT)
+        if value is _ABSENT:
+            raise KeyError(key)
+        return value
+
+    def _dict(self) -> dict[str, object]:
+        out: dict[str, object] = {k: self._row[i] for k, i in self._columns.items() if self._row[i]}
+        out.update(self.extra())
+        return out
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._dict())
+
+    def __len__(self) -> int:
+        return len(self._dict())
+
+
+_ABSENT = object()
+_NOT_PROPERTIES = frozenset(EVENT_FIELDS) | {"properties"}
 
 
 def read_events(
-    path: Path, on_bad: OnBad | None = None, progress: Progress | None = None
+    path: Path,
+    on_bad: OnBad | None = None,
+    progress: Progress | None = None,
+    *,
+    types: Container[str] | None = None,
+    counter: Counter | None = None,
 ) -> Iterator[EventRow]:
-    """Events, validated: ``id``, ``lead_id``, ``type``, ``occurred_at``, and properties
-    from a JSON ``properties`` column/object and from any other column."""
+    """Events, validated: ``id``, ``lead_id``, ``type``, ``occurred_at``, and properties from
+    a JSON ``properties`` column (or object) and from any other column. With ``types``,
+    rows of other types are validated and counted in ``counter`` but not yielded."""
     fmt = file_format(path)
-    name = str(path)
+    counter = counter if counter is not None else Counter()
     with _open(path) as handle:
-        raw = handle.buffer if hasattr(handle, "buffer") else None
-        for count, (line, row) in enumerate(_guarded(_rows(handle, fmt, name), on_bad)):
-            if progress is not None and raw is not None and count % 8192 == 0:
-                progress(raw.tell())
+        if fmt == "csv":
+            yield from _csv_events(handle, str(path), on_bad, progress, types, counter)
+        else:
+            yield from _jsonl_events(handle, str(path), on_bad, progress, types, counter)
+
+
+def _tell(handle: IO[str]) -> int:
+    raw = getattr(handle, "buffer", None)
+    return int(raw.tell()) if raw is not None else 0
+
+
+def _csv_events(
+    handle: IO[str],
+    path: str,
+    on_bad: OnBad | None,
+    progress: Progress | None,
+    types: Container[str] | None,
+    counter: Counter,
+) -> Iterator[EventRow]:
+    reader = csv.reader(handle)
+    header = next(reader, None)
+    if header is None:
+        return
+    names = [attribute_name(h) for h in header]
+    missing = [f for f in EVENT_FIELDS if f not in names]
+    if missing:
+        columns_needed = ", ".join(EVENT_FIELDS)
+        raise BadRow(path, 1, missing[0], f"the header has no such column ({columns_needed})")
+    i_id, i_lead, i_type, i_at = (names.index(f) for f in EVENT_FIELDS)
+    i_json = names.index("properties") if "properties" in names else None
+    columns = {n: i for i, n in enumerate(names) if n not in _NOT_PROPERTIES}
+    width = len(names)
+    fromiso = datetime.fromisoformat
+    rows = 0
+    try:
+        for row in reader:
+            rows += 1
+            if progress is not None and rows % PROGRESS_EVERY == 0:
+                progress(_tell(handle))
+            if len(row) != width:
+                if row:
+                    line = reader.line_num
+                    _handle(
+                        BadRow(path, line, "", f"has {len(row)} fields, the header {width}"), on_bad
+                    )
+                else:
+                    rows -= 1
+                continue
+            event_id, lead_id, kind, when = row[i_id], row[i_lead], row[i_type], row[i_at]
+            if not (event_id and lead_id and kind):
+                column = "id" if not event_id else "lead_id" if not lead_id else "type"
+                _handle(BadRow(path, reader.line_num, column, "is missing"), on_bad)
+                continue
             try:
-                yield _event(name, line, row)
+                moment = fromiso(when)
+            except ValueError:
+                _handle(BadRow(path, reader.line_num, "occurred_at", _time_problem(when)), on_bad)
+                continue
+            if types is not None and kind not in types:
+                continue
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            yield (
+                reader.line_num,
+                event_id,
+                lead_id,
+                kind,
+                moment.timestamp(),
+                RowProperties(columns, i_json, row, path),
+            )
+    finally:
+        counter.rows += rows
+        if progress is not None:
+            progress(_tell(handle))
+
+
+def _jsonl_events(
+    handle: IO[str],
+    path: str,
+    on_bad: OnBad | None,
+    progress: Progress | None,
+    types: Container[str] | None,
+    counter: Counter,
+) -> Iterator[EventRow]:
+    try:
+        for line, row in _json_lines(handle, path):
+            counter.rows += 1
+            if progress is not None and counter.rows % PROGRESS_EVERY == 0:
+                progress(_tell(handle))
+            if isinstance(row, BadRow):
+                _handle(row, on_bad)
+                continue
+            try:
+                event = _event(path, line, row)
             except BadRow as bad:
-                if on_bad is None:
-                    raise
-                on_bad(bad)
-        if progress is not None and raw is not None:
-            progress(raw.tell())
+                _handle(bad, on_bad)
+                continue
+            if types is None or event[3] in types:
+                yield event
+    finally:
+        if progress is not None:
+            progress(_tell(handle))
 
 
 def _event(path: str, line: int, row: dict[str, object]) -> EventRow:
@@ -184,28 +357,10 @@ def _event(path: str, line: int, row: dict[str, object]) -> EventRow:
         at = parse_time(row.get("occurred_at"))
     except ValueError as exc:
         raise BadRow(path, line, "occurred_at", str(exc)) from None
-    properties = {k: v for k, v in row.items() if k not in _PROPERTY_EXCLUDED}
+    properties = {k: v for k, v in row.items() if k not in _NOT_PROPERTIES}
     extra = row.get("properties")
-    if isinstance(extra, str):
-        try:
-            extra = json.loads(extra)
-        except json.JSONDecodeError as exc:
-            raise BadRow(path, line, "properties", f"not valid JSON: {exc.msg}") from None
     if extra is not None:
         if not isinstance(extra, dict):
             raise BadRow(path, line, "properties", "must be a JSON object")
         properties.update(extra)
-    return EventRow(line, values[0], values[1], values[2], at, properties)
-
-
-def _guarded(
-    rows: Iterator[tuple[int, dict[str, object] | BadRow]], on_bad: OnBad | None
-) -> Iterator[tuple[int, dict[str, object]]]:
-    """Rows that could be read; the others raise, or go to ``on_bad`` when it is given."""
-    for line, row in rows:
-        if isinstance(row, BadRow):
-            if on_bad is None:
-                raise row
-            on_bad(row)
-            continue
-        yield line, row
+    return line, values[0], values[1], values[2], at, properties

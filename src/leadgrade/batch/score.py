@@ -1,18 +1,18 @@
 """Score a leads file and an events file with one model, as of one time.
 
-Events are matched to rules as they are read, so only what can score is kept in memory:
-per lead, (rule, time, event id) for each event that fed a rule. Each lead is then scored
-by the core's full recompute (:func:`leadgrade.core.score_matches`).
+Events are matched to rules as they are read, so only what can score is kept: per match,
+the lead, the rule, the time and the event id, in columns. :mod:`.vector` then scores all
+leads at once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from leadgrade.batch.files import BadRow, OnBad, Progress, read_events, read_leads
-from leadgrade.core import Model, Scorecard, score_matches
-from leadgrade.core.scoring import Match
+from leadgrade.batch.files import BadRow, Counter, OnBad, Progress, read_events, read_leads
+from leadgrade.batch.vector import MatchColumns, ScoreTable, score_table
+from leadgrade.core import Model
 
 
 @dataclass
@@ -24,10 +24,13 @@ class BatchStats:
     unknown_lead: int = 0
     future: int = 0
     bad_rows: int = 0
-    notes: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
-        parts = [f"{self.leads:,} leads", f"{self.events:,} events read", f"{self.matched:,} scored"]
+        parts = [
+            f"{self.leads:,} leads",
+            f"{self.events:,} events read",
+            f"{self.matched:,} scored",
+        ]
         if self.duplicates:
             parts.append(f"{self.duplicates:,} replayed event ids ignored")
         if self.unknown_lead:
@@ -39,47 +42,61 @@ class BatchStats:
         return ", ".join(parts)
 
 
-@dataclass(frozen=True, slots=True)
-class ScoredLead:
-    lead_id: str
-    card: Scorecard
-
-
 def collect_matches(
     model: Model,
     events_path: Path,
-    leads: dict[str, dict[str, object]],
+    lead_index: dict[str, int],
     at: float,
     stats: BatchStats,
     on_bad: OnBad | None = None,
     progress: Progress | None = None,
-) -> dict[str, list[Match]]:
-    """Per lead, the (rule, time, event id) matches in ``events_path`` up to ``at``."""
-    matches: dict[str, list[Match]] = {}
+) -> MatchColumns:
+    """The matches of ``events_path``'s events to the model's engagement rules, up to ``at``.
+    An event id seen before is a replay and counts once."""
+    columns = MatchColumns()
+    leads, rules_at, times, ids = columns.lead, columns.rule, columns.at, columns.event_id
     seen: set[str] = set()
-    for event in read_events(events_path, on_bad, progress):
-        stats.events += 1
-        rules = model.rules_for(event.type)
-        if not rules:
+    dispatch = model.dispatch
+    counter = Counter()
+    matched = duplicates = unknown = future = 0
+    events = read_events(events_path, on_bad, progress, types=dispatch, counter=counter)
+    for line, event_id, lead_id, kind, when, properties in events:
+        lead = lead_index.get(lead_id)
+        if lead is None:
+            unknown += 1
             continue
-        if event.lead_id not in leads:
-            stats.unknown_lead += 1
+        if when > at:
+            future += 1
             continue
-        if event.at > at:
-            stats.future += 1
+        try:
+            fed = dispatch[kind].fed(properties)
+        except BadRow as bad:  # a JSON properties column that is not JSON, found on use
+            _report(BadRow(bad.path, line, bad.column, bad.message), on_bad)
             continue
-        fed = [rule for rule in rules if rule.matches(event.properties)]
         if not fed:
             continue
-        if event.id in seen:
-            stats.duplicates += 1
+        if event_id in seen:
+            duplicates += 1
             continue
-        seen.add(event.id)
-        stats.matched += 1
-        bucket = matches.setdefault(event.lead_id, [])
+        seen.add(event_id)
+        matched += 1
         for rule in fed:
-            bucket.append((rule.index, event.at, event.id))
-    return matches
+            leads.append(lead)
+            rules_at.append(rule.index)
+            times.append(when)
+            ids.append(event_id)
+    stats.events += counter.rows
+    stats.matched += matched
+    stats.duplicates += duplicates
+    stats.unknown_lead += unknown
+    stats.future += future
+    return columns
+
+
+def _report(bad: BadRow, on_bad: OnBad | None) -> None:
+    if on_bad is None:
+        raise bad
+    on_bad(bad)
 
 
 def score_files(
@@ -91,8 +108,10 @@ def score_files(
     id_column: str = "id",
     on_bad: OnBad | None = None,
     progress: Progress | None = None,
-) -> tuple[list[ScoredLead], BatchStats]:
-    """Every lead of ``leads_path`` scored as of ``at``, in file order."""
+    with_event_ids: bool = False,
+) -> tuple[ScoreTable, BatchStats]:
+    """Every lead of ``leads_path`` scored as of ``at``, in file order. ``with_event_ids``
+    also keeps the ids of the newest events behind each contribution (for explanations)."""
     stats = BatchStats()
 
     def counted(bad: BadRow) -> None:
@@ -103,11 +122,12 @@ def score_files(
     handler = counted if on_bad is not None else None
     leads = read_leads(leads_path, id_column, handler)
     stats.leads = len(leads)
-    matches: dict[str, list[Match]] = {}
+    lead_ids = list(leads)
+    matches = MatchColumns()
     if events_path is not None:
-        matches = collect_matches(model, events_path, leads, at, stats, handler, progress)
-    scored = [
-        ScoredLead(lead_id, score_matches(model, attributes, matches.get(lead_id, ()), at))
-        for lead_id, attributes in leads.items()
-    ]
-    return scored, stats
+        index = {lead_id: i for i, lead_id in enumerate(lead_ids)}
+        matches = collect_matches(model, events_path, index, at, stats, handler, progress)
+    table = score_table(
+        model, lead_ids, list(leads.values()), matches, at, with_event_ids=with_event_ids
+    )
+    return table, stats

@@ -32,7 +32,9 @@ class Format(enum.StrEnum):
 
 FormatOption = Annotated[
     Format | None,
-    typer.Option("--format", "-f", help="Output format (default: from -o's extension, else table)."),
+    typer.Option(
+        "--format", "-f", help="Output format (default: from -o's extension, else table)."
+    ),
 ]
 
 

@@ -20,13 +20,16 @@ def lint(
         list[Path] | None,
         typer.Argument(
             help="Model files to check (default: every model of the workspace).",
-            exists=True, dir_okay=False, readable=True,
+            exists=True,
+            dir_okay=False,
+            readable=True,
         ),
     ] = None,
     lists: Annotated[
         Path | None,
-        typer.Option(help="Folder of named lists (default: the model's workspace lists/).",
-                     file_okay=False),
+        typer.Option(
+            help="Folder of named lists (default: the model's workspace lists/).", file_okay=False
+        ),
     ] = None,
 ) -> None:
     """Check model files: shape, named lists and the compliance guardrails.

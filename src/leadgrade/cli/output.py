@@ -1,17 +1,23 @@
-"""Rendering scored leads: a rich table, CSV, JSON Lines, and the A1–D4 grid."""
+"""Rendering scored leads: a rich table, CSV, JSON Lines, and the A1–D4 grid.
+
+Points are shown in cents, rounded so that a lead's shown contributions add up to its shown
+score (largest-remainder rounding, :func:`leadgrade.core.explain.apportion`), which is
+what a person checking a score by hand expects.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from typing import IO
+from collections.abc import Iterator
+from typing import IO, NamedTuple
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from leadgrade.batch.score import ScoredLead
+from leadgrade.batch.vector import Floats, ScoreTable
 from leadgrade.cli.common import iso
 from leadgrade.core import Contribution, Scorecard
 from leadgrade.core.explain import apportion
@@ -20,64 +26,118 @@ from leadgrade.core.model import ENGAGEMENT_DIGITS, FIT_LETTERS
 COLUMNS = ("id", "audience", "fit", "engagement", "score", "grade", "mql", "reasons")
 
 
-def shown(card: Scorecard) -> list[tuple[Contribution, float]]:
-    """Each contribution with its points rounded to cents so that they add up to the shown
-    score, which is what a person checking an explanation by hand expects."""
-    rounded = apportion([c.points for c in card.contributions])
-    return list(zip(card.contributions, rounded, strict=True))
+class Row(NamedTuple):
+    id: str
+    audience: str
+    fit: float
+    engagement: float
+    score: float
+    grade: str
+    mql: bool
+    reasons: list[str]
 
 
-def reason_text(contribution: Contribution, points: float) -> str:
-    text = f"{contribution.rule_id} {points:+.2f}"
-    if contribution.events > 1:
-        text += f" ({contribution.events} events)"
+def reason_text(rule_id: str, points: float, events: int) -> str:
+    text = f"{rule_id} {points:+.2f}"
+    if events > 1:
+        text += f" ({events} events)"
     return text
 
 
-def top_reasons(card: Scorecard, count: int) -> list[str]:
-    ranked = [(c, p) for c, p in shown(card) if not c.clip and p]
-    ranked.sort(key=lambda cp: -abs(cp[1]))
-    return [reason_text(c, p) for c, p in ranked[:count]]
+def shown_points(table: ScoreTable) -> Floats:
+    """Every lead's contributions in cents, apportioned as :func:`apportion` does, for all
+    leads at once."""
+    if not len(table):
+        return np.zeros((0, len(table.columns)))
+    values = table.points * 100.0
+    floors = np.floor(values)
+    total = np.round(np.asarray(table.score) * 100.0)
+    short = total - floors.sum(axis=1)
+    order = np.argsort(floors - values, axis=1, kind="stable")
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(values.shape[1])[None, :].repeat(len(values), 0), 1)
+    shown: Floats = (floors + (rank < short[:, None])) / 100.0
+    return shown
 
 
-def _parts(card: Scorecard) -> tuple[float, float, float]:
-    """Fit, engagement and score as shown (cents), consistent with the shown explanation."""
+def rows(table: ScoreTable, reasons: int) -> Iterator[Row]:
+    """One row per lead, in input order."""
+    shown = shown_points(table)
+    fit_cols, width = table.fit_columns, len(table.columns)
+    reason_cols = [c for c in range(width) if c not in (fit_cols - 1, width - 1)]
+    fits = np.round(shown[:, :fit_cols].sum(axis=1), 2).tolist()
+    scores = np.round(shown.sum(axis=1), 2).tolist()
+    count = len(table)
+    if reasons and reason_cols:
+        candidates = shown[:, reason_cols]
+        ranked = np.argsort(-np.abs(candidates), axis=1, kind="stable")[:, :reasons]
+        picked = np.take_along_axis(candidates, ranked, axis=1).tolist()
+        counts = np.take_along_axis(table.events_counted()[:, reason_cols], ranked, axis=1)
+        names = np.array(table.columns, dtype=object)[reason_cols][ranked].tolist()
+        counted = counts.tolist()
+    else:
+        picked = names = counted = [[] for _ in range(count)]
+    audience, grades, mqls = table.model.audience, table.grade, table.mql
+    for i, lead_id in enumerate(table.lead_ids):
+        texts = [
+            f"{name} {points:+.2f}" + (f" ({events} events)" if events > 1 else "")
+            for name, points, events in zip(names[i], picked[i], counted[i], strict=True)
+            if points
+        ]
+        yield Row(
+            lead_id,
+            audience,
+            fits[i],
+            round(scores[i] - fits[i], 2),
+            scores[i],
+            grades[i],
+            mqls[i],
+            texts,
+        )
+
+
+def write_csv(table: ScoreTable, handle: IO[str], reasons: int) -> None:
+    writer = csv.writer(handle, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(
+        (
+            r.id,
+            r.audience,
+            r.fit,
+            r.engagement,
+            r.score,
+            r.grade,
+            "true" if r.mql else "false",
+            "; ".join(r.reasons),
+        )
+        for r in rows(table, reasons)
+    )
+
+
+def shown(card: Scorecard) -> list[tuple[Contribution, float]]:
+    """A scorecard's contributions with their shown points."""
+    return list(
+        zip(card.contributions, apportion([c.points for c in card.contributions]), strict=True)
+    )
+
+
+def explanation_record(lead_id: str, card: Scorecard, reasons: int) -> dict[str, object]:
+    """One lead as JSON: its numbers, top reasons and the whole explanation."""
     pairs = shown(card)
     fit = round(sum(p for c, p in pairs if c.kind == "fit"), 2)
     score = round(sum(p for _, p in pairs), 2)
-    return fit, round(score - fit, 2), score
-
-
-def record(lead: ScoredLead, reasons: int) -> dict[str, object]:
-    card = lead.card
-    fit, engagement, score = _parts(card)
+    ranked = sorted(((c, p) for c, p in pairs if not c.clip and p), key=lambda cp: -abs(cp[1]))
     return {
-        "id": lead.lead_id,
+        "id": lead_id,
         "audience": card.audience,
         "fit": fit,
-        "engagement": engagement,
+        "engagement": round(score - fit, 2),
         "score": score,
         "grade": card.grade,
         "mql": card.mql,
-        "reasons": top_reasons(card, reasons),
-    }
-
-
-def write_csv(leads: Iterable[ScoredLead], handle: IO[str], reasons: int) -> None:
-    writer = csv.writer(handle, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for lead in leads:
-        row = record(lead, reasons)
-        row["mql"] = "true" if row["mql"] else "false"
-        row["reasons"] = "; ".join(row["reasons"])  # type: ignore[arg-type]
-        writer.writerow(row[c] for c in COLUMNS)
-
-
-def write_jsonl(leads: Iterable[ScoredLead], handle: IO[str], reasons: int) -> None:
-    for lead in leads:
-        row = record(lead, reasons)
-        row["as_of"] = iso(lead.card.at)
-        row["explanation"] = [
+        "reasons": [reason_text(c.rule_id, p, c.events) for c, p in ranked[:reasons]],
+        "as_of": iso(card.at),
+        "explanation": [
             {
                 "rule": c.rule_id,
                 "kind": c.kind,
@@ -88,61 +148,70 @@ def write_jsonl(leads: Iterable[ScoredLead], handle: IO[str], reasons: int) -> N
                 "events": c.events,
                 "event_ids": list(c.event_ids),
             }
-            for c, p in shown(lead.card)
-        ]
-        handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            for c, p in pairs
+        ],
+    }
 
 
-def leads_table(leads: Sequence[ScoredLead], reasons: int, title: str | None = None) -> Table:
+def write_jsonl(table: ScoreTable, handle: IO[str], reasons: int) -> None:
+    for i, lead_id in enumerate(table.lead_ids):
+        record = explanation_record(lead_id, table.scorecard(i), reasons)
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def leads_table(selected: list[Row], title: str | None = None) -> Table:
     table = Table(title=title, title_justify="left", header_style="bold")
-    for name, justify in (("lead", "left"), ("fit", "right"), ("engagement", "right"),
-                          ("score", "right"), ("grade", "center"), ("MQL", "center"),
-                          ("top reasons", "left")):
+    for name, justify in (
+        ("lead", "left"),
+        ("fit", "right"),
+        ("engagement", "right"),
+        ("score", "right"),
+        ("grade", "center"),
+        ("MQL", "center"),
+        ("top reasons", "left"),
+    ):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for lead in leads:
-        row = record(lead, reasons)
+    for row in selected:
         table.add_row(
-            lead.lead_id,
-            f"{row['fit']:.2f}",
-            f"{row['engagement']:.2f}",
-            f"[bold]{row['score']:.2f}[/]",
-            str(row["grade"]),
-            "[green]yes[/]" if row["mql"] else "",
-            ", ".join(row["reasons"]),  # type: ignore[arg-type]
+            row.id,
+            f"{row.fit:.2f}",
+            f"{row.engagement:.2f}",
+            f"[bold]{row.score:.2f}[/]",
+            row.grade,
+            "[green]yes[/]" if row.mql else "",
+            ", ".join(row.reasons),
         )
     return table
 
 
-def grade_grid(leads: Sequence[ScoredLead], title: str | None = None) -> Table:
+def grade_grid(table: ScoreTable, title: str | None = None) -> Table:
     """The 4×4 A1–D4 grid: leads per cell, and how many of them are MQLs."""
-    count = Counter(lead.card.grade for lead in leads)
-    mqls = Counter(lead.card.grade for lead in leads if lead.card.mql)
-    table = Table(title=title, title_justify="left", header_style="bold", show_lines=True)
-    table.add_column("fit \\ engagement", justify="center")
+    count = Counter(table.grade)
+    mqls = Counter(g for g, m in zip(table.grade, table.mql, strict=True) if m)
+    grid = Table(title=title, title_justify="left", header_style="bold", show_lines=True)
+    grid.add_column("fit \\ engagement", justify="center")
     for digit in ENGAGEMENT_DIGITS:
-        table.add_column(digit, justify="right")
-    table.add_column("all", justify="right")
+        grid.add_column(digit, justify="right")
+    grid.add_column("all", justify="right")
     for letter in FIT_LETTERS:
         cells = []
         for digit in ENGAGEMENT_DIGITS:
-            grade = letter + digit
-            n, m = count[grade], mqls[grade]
-            cells.append(f"{n}" + (f"\n[green]{m} MQL[/]" if m else "") if n else "[dim]·[/]")
+            n, m = count[letter + digit], mqls[letter + digit]
+            cells.append((f"{n}" + (f"\n[green]{m} MQL[/]" if m else "")) if n else "[dim]·[/]")
         total = sum(count[letter + d] for d in ENGAGEMENT_DIGITS)
-        table.add_row(f"[bold]{letter}[/]", *cells, str(total))
+        grid.add_row(f"[bold]{letter}[/]", *cells, str(total))
     totals = [str(sum(count[letter + d] for letter in FIT_LETTERS)) for d in ENGAGEMENT_DIGITS]
-    table.add_row("all", *totals, f"{len(leads)}\n[green]{sum(mqls.values())} MQL[/]")
-    return table
+    grid.add_row("all", *totals, f"{len(table)}\n[green]{sum(mqls.values())} MQL[/]")
+    return grid
 
 
-def print_table(
-    console: Console, leads: Sequence[ScoredLead], reasons: int, limit: int | None = None
-) -> None:
-    ranked = sorted(leads, key=lambda lead: -lead.card.score)
-    shown_leads = ranked if limit is None else ranked[:limit]
-    audience = leads[0].card.audience if leads else ""
-    title = f"{audience} leads by score" + (
-        f" (top {len(shown_leads)} of {len(leads)})" if len(shown_leads) < len(leads) else ""
-    )
-    console.print(leads_table(shown_leads, reasons, title))
-    console.print(grade_grid(leads, f"{audience}: leads per grade (A–D fit × 1–4 engagement)"))
+def print_table(console: Console, table: ScoreTable, reasons: int, limit: int | None) -> None:
+    """The leads with the highest scores, then the A1–D4 grid of all of them."""
+    ranked = sorted(rows(table, reasons), key=lambda r: -r.score)
+    selected = ranked if limit is None else ranked[:limit]
+    audience = table.model.audience
+    title = f"{audience} leads by score"
+    if len(selected) < len(ranked):
+        title += f" (top {len(selected)} of {len(ranked)}; write them all with -o FILE)"
+    console.print(leads_table(selected, title))
+    console.print(grade_grid(table, f"{audience}: leads per grade (A–D fit × 1–4 engagement)"))

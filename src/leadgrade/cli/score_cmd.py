@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Annotated
+from typing import IO, Annotated
 
 import typer
 from rich.console import Console
@@ -13,10 +13,11 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 
 from leadgrade.batch.files import BadRow
 from leadgrade.batch.score import score_files
+from leadgrade.batch.vector import ScoreTable
 from leadgrade.cli.common import Format, FormatOption, fail, is_terminal, iso, parse_as_of, stderr
 from leadgrade.cli.output import print_table, write_csv, write_jsonl
 from leadgrade.core import Model, ModelError
-from leadgrade.workspace import Workspace, WorkspaceError, load_model, lists_for
+from leadgrade.workspace import Workspace, WorkspaceError, lists_for, load_model
 
 #: Bad rows printed one by one with --skip-bad-rows before only counting the rest.
 BAD_ROWS_SHOWN = 20
@@ -49,14 +50,20 @@ def score(
     ],
     leads: Annotated[
         Path,
-        typer.Option(help="Leads file (.csv or .jsonl); every column is an attribute.",
-                     exists=True, dir_okay=False),
+        typer.Option(
+            help="Leads file (.csv or .jsonl); every column is an attribute.",
+            exists=True,
+            dir_okay=False,
+        ),
     ],
     events: Annotated[
         Path | None,
-        typer.Option(help="Events file (.csv or .jsonl): id, lead_id, type, occurred_at, and "
-                     "properties as a JSON 'properties' column or extra columns.",
-                     exists=True, dir_okay=False),
+        typer.Option(
+            help="Events file (.csv or .jsonl): id, lead_id, type, occurred_at, and "
+            "properties as a JSON 'properties' column or extra columns.",
+            exists=True,
+            dir_okay=False,
+        ),
     ] = None,
     id_column: Annotated[str, typer.Option("--id", help="The leads file's id column.")] = "id",
     as_of: Annotated[
@@ -67,13 +74,20 @@ def score(
     ] = None,
     output_format: FormatOption = None,
     reasons: Annotated[int, typer.Option(help="Top reasons per lead.", min=0)] = 3,
+    limit: Annotated[
+        int, typer.Option(help="Leads listed by --format table (highest scores first).", min=1)
+    ] = 50,
     skip_bad_rows: Annotated[
         bool, typer.Option(help="Report bad rows and go on instead of stopping.")
     ] = False,
     workspace: Annotated[
         Path | None,
-        typer.Option(help="Workspace folder (default: $LEADGRADE_WORKSPACE, or the current "
-                     "folder or a parent).", envvar="LEADGRADE_WORKSPACE", file_okay=False),
+        typer.Option(
+            help="Workspace folder (default: $LEADGRADE_WORKSPACE, or the current "
+            "folder or a parent).",
+            envvar="LEADGRADE_WORKSPACE",
+            file_okay=False,
+        ),
     ] = None,
 ) -> None:
     """Score leads with a model: fit, engagement, score, A1–D4 grade, MQL, top reasons.
@@ -98,8 +112,14 @@ def score(
         progress = None
         if events is not None and is_terminal() and events.stat().st_size >= PROGRESS_BYTES:
             bar = stack.enter_context(
-                Progress(TextColumn("scoring {task.description}"), BarColumn(), DownloadColumn(),
-                         TimeRemainingColumn(), console=console, transient=True)
+                Progress(
+                    TextColumn("scoring {task.description}"),
+                    BarColumn(),
+                    DownloadColumn(),
+                    TimeRemainingColumn(),
+                    console=console,
+                    transient=True,
+                )
             )
             task = bar.add_task(events.name, total=events.stat().st_size)
 
@@ -108,23 +128,30 @@ def score(
 
         try:
             scored, stats = score_files(
-                scoring_model, leads, events, at, id_column=id_column,
-                on_bad=report_bad if skip_bad_rows else None, progress=progress,
+                scoring_model,
+                leads,
+                events,
+                at,
+                id_column=id_column,
+                on_bad=report_bad if skip_bad_rows else None,
+                progress=progress,
+                with_event_ids=fmt is Format.jsonl,
             )
         except BadRow as bad:
             fail(f"{bad} (use --skip-bad-rows to report and skip bad rows)")
 
     if bad_seen > BAD_ROWS_SHOWN:
-        console.print(f"[yellow]… and {bad_seen - BAD_ROWS_SHOWN} more bad rows skipped[/]",
-                      markup=True)
+        console.print(
+            f"[yellow]… and {bad_seen - BAD_ROWS_SHOWN} more bad rows skipped[/]", markup=True
+        )
     if output is not None:
         with output.open("w", encoding="utf-8", newline="") as handle:
             _write(fmt, scored, handle, reasons)
     elif fmt is Format.table:
-        print_table(Console(), scored, reasons)
+        print_table(Console(), scored, reasons, limit)
     else:
         _write(fmt, scored, sys.stdout, reasons)
-    mqls = sum(lead.card.mql for lead in scored)
+    mqls = sum(scored.mql)
     console.print(
         f"{scoring_model.audience}: {stats.summary()}; {mqls:,} MQLs; as of {iso(at)}"
         + (f"; wrote {output}" if output else ""),
@@ -146,8 +173,8 @@ def _output_format(output: Path | None, given: Format | None) -> Format:
     return fmt
 
 
-def _write(fmt: Format, scored: list, handle: object, reasons: int) -> None:  # type: ignore[type-arg]
+def _write(fmt: Format, scored: ScoreTable, handle: IO[str], reasons: int) -> None:
     if fmt is Format.csv:
-        write_csv(scored, handle, reasons)  # type: ignore[arg-type]
+        write_csv(scored, handle, reasons)
     else:
-        write_jsonl(scored, handle, reasons)  # type: ignore[arg-type]
+        write_jsonl(scored, handle, reasons)

@@ -37,8 +37,10 @@ def init(
     console.print(f"Created a leadgrade workspace in {workspace.root}")
     for audience, model in workspace.audiences().items():
         console.print(f"  {audience:<10} {model.relative_to(workspace.root)}")
-    console.print("Check the models with `leadgrade lint`, then score a file with\n"
-                  "  leadgrade score --model employer --leads LEADS.csv --events EVENTS.csv")
+    console.print(
+        "Check the models with `leadgrade lint`, then score a file with\n"
+        "  leadgrade score --model employer --leads LEADS.csv --events EVENTS.csv"
+    )
 
 
 def demo(
@@ -50,8 +52,10 @@ def demo(
     """Make a workspace with the bundled sample firm and score it: the A1–D4 grid."""
     root = path.resolve()
     try:
-        workspace = Workspace(root) if (root / "leadgrade.toml").is_file() else (
-            Workspace.create(root, name="Lone Star Staffing (sample)")
+        workspace = (
+            Workspace(root)
+            if (root / "leadgrade.toml").is_file()
+            else (Workspace.create(root, name="Lone Star Staffing (sample)"))
         )
     except WorkspaceError as exc:
         fail(str(exc))
@@ -71,7 +75,7 @@ def demo(
         result = data / f"{audience}_scores.csv"
         with result.open("w", encoding="utf-8", newline="") as handle:
             write_csv(scored, handle, reasons=5)
-        mqls = sum(lead.card.mql for lead in scored)
+        mqls = sum(scored.mql)
         out.print(f"{stats.summary()}; {mqls} MQLs. All scores: {result}\n")
     out.print(
         "Explain any lead's score from its rules:\n"

@@ -206,14 +206,42 @@ OPERATORS = (
 )
 
 
+class Memo:
+    """A condition that remembers its answers for plain values: job titles, industries,
+    page paths repeat across thousands of leads and events, and a dictionary lookup is
+    cheaper than a regular expression. The memory is bounded."""
+
+    __slots__ = ("answers", "condition")
+    LIMIT = 65_536
+
+    def __init__(self, condition: Condition) -> None:
+        self.condition = condition
+        self.answers: dict[object, bool] = {}
+
+    def test(self, value: object) -> bool:
+        # True == 1 == 1.0 as keys, yet they compare differently: key non-strings by type.
+        key = value if type(value) is str else (type(value), value)
+        try:
+            return self.answers[key]
+        except KeyError:
+            answer = self.condition.test(value)
+            if len(self.answers) >= self.LIMIT:
+                self.answers.clear()
+            self.answers[key] = answer
+            return answer
+        except TypeError:  # unhashable: a list property
+            return self.condition.test(value)
+
+    def describe(self) -> str:
+        return self.condition.describe()
+
+
 def build(operands: Mapping[str, object], lists: Mapping[str, Iterable[str]]) -> Condition:
     """One condition from already-validated operands (``{"between": [50, 5000]}``)."""
     parts: list[Condition] = []
     for op, operand in operands.items():
         parts.append(_build_one(op, operand, lists))
-    if len(parts) == 1:
-        return parts[0]
-    return AllOf(tuple(parts))
+    return Memo(parts[0] if len(parts) == 1 else AllOf(tuple(parts)))
 
 
 def _build_one(op: str, operand: object, lists: Mapping[str, Iterable[str]]) -> Condition:
@@ -251,5 +279,6 @@ def _scalar(value: object) -> Scalar:
 
 
 def _number(value: object) -> float:
-    assert isinstance(value, int | float) and not isinstance(value, bool)
+    assert isinstance(value, int | float)
+    assert not isinstance(value, bool)
     return float(value)

@@ -25,15 +25,28 @@ def _terms(*words: str) -> frozenset[str]:
     return frozenset(w.replace(" ", "").replace("_", "") for w in words)
 
 
-_EEO = "a protected characteristic under US equal-employment law (Title VII, ADEA, ADA) and the GDPR"
+_EEO = (
+    "a protected characteristic under US equal-employment law (Title VII, ADEA, ADA) and the GDPR"
+)
 
 GUARDRAILS: tuple[Guardrail, ...] = (
     Guardrail(
         "age",
         "age and birth dates are protected (ADEA, GDPR); scoring on them discriminates",
         _terms(
-            "age", "ages", "age range", "dob", "birth", "birthday", "birthdate", "date of birth",
-            "birth date", "birth year", "year of birth", "yob", "born",
+            "age",
+            "ages",
+            "age range",
+            "dob",
+            "birth",
+            "birthday",
+            "birthdate",
+            "date of birth",
+            "birth date",
+            "birth year",
+            "year of birth",
+            "yob",
+            "born",
         ),
     ),
     Guardrail(
@@ -49,7 +62,9 @@ GUARDRAILS: tuple[Guardrail, ...] = (
     Guardrail(
         "race and ethnicity",
         f"race, ethnicity and colour are {_EEO}",
-        _terms("race", "racial", "ethnicity", "ethnic", "ethnic origin", "skin colour", "skin color"),
+        _terms(
+            "race", "racial", "ethnicity", "ethnic", "ethnic origin", "skin colour", "skin color"
+        ),
     ),
     Guardrail(
         "religion",
@@ -60,24 +75,46 @@ GUARDRAILS: tuple[Guardrail, ...] = (
         "national origin and citizenship",
         "national origin and citizenship are protected (Title VII, IRCA, GDPR)",
         _terms(
-            "national origin", "nationality", "citizenship", "citizen", "country of birth",
-            "place of birth", "birthplace", "immigration", "immigration status",
+            "national origin",
+            "nationality",
+            "citizenship",
+            "citizen",
+            "country of birth",
+            "place of birth",
+            "birthplace",
+            "immigration",
+            "immigration status",
         ),
     ),
     Guardrail(
         "work authorisation",
         "work-authorisation and visa status may not be scored (IRCA anti-discrimination)",
         _terms(
-            "work authorization", "work authorisation", "visa", "visa status",
-            "sponsorship", "requires sponsorship", "right to work", "work permit",
+            "work authorization",
+            "work authorisation",
+            "visa",
+            "visa status",
+            "sponsorship",
+            "requires sponsorship",
+            "right to work",
+            "work permit",
         ),
     ),
     Guardrail(
         "disability and health",
         "disability, health and genetic data are protected (ADA, GINA, GDPR special category)",
         _terms(
-            "disability", "disabled", "handicap", "health status", "health condition",
-            "health data", "medical", "medical condition", "genetic", "genetics", "diagnosis",
+            "disability",
+            "disabled",
+            "handicap",
+            "health status",
+            "health condition",
+            "health data",
+            "medical",
+            "medical condition",
+            "genetic",
+            "genetics",
+            "diagnosis",
         ),
     ),
     Guardrail(
@@ -89,16 +126,34 @@ GUARDRAILS: tuple[Guardrail, ...] = (
         "marital and family status",
         "marital status, family status and pregnancy are protected (Title VII/PDA, state law)",
         _terms(
-            "marital", "marital status", "married", "spouse", "family status", "children",
-            "dependents", "dependants", "number of children", "pregnancy", "pregnant",
-            "maternity", "paternity",
+            "marital",
+            "marital status",
+            "married",
+            "spouse",
+            "family status",
+            "children",
+            "dependents",
+            "dependants",
+            "number of children",
+            "pregnancy",
+            "pregnant",
+            "maternity",
+            "paternity",
         ),
     ),
     Guardrail(
         "government identifiers",
         "social-security and tax ids are sensitive identifiers with no place in a score",
-        _terms("ssn", "social security", "social security number", "tax id", "tin",
-               "national id", "national insurance", "passport"),
+        _terms(
+            "ssn",
+            "social security",
+            "social security number",
+            "tax id",
+            "tin",
+            "national id",
+            "national insurance",
+            "passport",
+        ),
     ),
     Guardrail(
         "photo",
@@ -109,8 +164,14 @@ GUARDRAILS: tuple[Guardrail, ...] = (
         "graduation year (age proxy)",
         "graduation year and years since a degree stand in for age (ADEA)",
         _terms(
-            "graduation year", "grad year", "year of graduation", "graduation date",
-            "year graduated", "class of", "years since degree", "years since graduation",
+            "graduation year",
+            "grad year",
+            "year of graduation",
+            "graduation date",
+            "year graduated",
+            "class of",
+            "years since degree",
+            "years since graduation",
             "degree year",
         ),
     ),

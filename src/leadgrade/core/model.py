@@ -7,14 +7,16 @@ lint of DESIGN §9.1), and reports every problem with the file, line and key at 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import hashlib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from leadgrade.core import conditions, lint, positions, spec
 from leadgrade.core.conditions import Condition
@@ -56,18 +58,31 @@ class FitRule:
     description: str
     field: str
     cases: tuple[tuple[Condition, float], ...]
+    _outcomes: dict[object, tuple[float, str] | None] = dataclasses.field(
+        default_factory=dict, init=False, repr=False
+    )
 
-    def evaluate(self, attributes: Mapping[str, object]) -> tuple[float, Condition] | None:
+    def evaluate(self, attributes: Mapping[str, object]) -> tuple[float, str] | None:
+        """(points, why) when the rule holds for these attributes, else None."""
         value = attributes.get(self.field)
+        key = value if type(value) is str else (type(value), value)
+        try:
+            return self._outcomes[key]
+        except KeyError:
+            outcome = self._evaluate(value)
+            if len(self._outcomes) >= 65_536:
+                self._outcomes.clear()
+            self._outcomes[key] = outcome
+            return outcome
+        except TypeError:  # an unhashable value (a list attribute)
+            return self._evaluate(value)
+
+    def _evaluate(self, value: object) -> tuple[float, str] | None:
         for condition, points in self.cases:
             if condition.test(value):
-                return points, condition
+                shown = "missing" if conditions.is_missing(value) else repr(value)
+                return points, f"{self.field} {shown} {condition.describe()}"
         return None
-
-    def explain(self, attributes: Mapping[str, object], condition: Condition) -> str:
-        value = attributes.get(self.field)
-        shown = "missing" if conditions.is_missing(value) else repr(value)
-        return f"{self.field} {shown} {condition.describe()}"
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -91,6 +106,7 @@ class EngagementRule:
     once: bool
     decays: bool
     limit: int | None = field(init=False)
+    reason: str = field(init=False)
 
     def __post_init__(self) -> None:
         limit = None
@@ -98,6 +114,7 @@ class EngagementRule:
             # How many events share the cap; a tolerance keeps 30/10 at 3, not 4.
             limit = max(1, math.ceil(self.cap / abs(self.points) - 1e-9))
         object.__setattr__(self, "limit", limit)
+        object.__setattr__(self, "reason", self.describe())
 
     def allocation(self, position: int) -> float:
         """Points added by the event at ``position`` (0-based) in its window."""
@@ -110,10 +127,7 @@ class EngagementRule:
         return 0 if self.window is None else math.floor(at / self.window)
 
     def matches(self, properties: Mapping[str, object]) -> bool:
-        for name, condition in self.where:
-            if not condition.test(properties.get(name)):
-                return False
-        return True
+        return all(condition.test(properties.get(name)) for name, condition in self.where)
 
     def describe(self) -> str:
         text = " or ".join(self.event_types)
@@ -128,6 +142,50 @@ class EngagementRule:
         if not self.decays:
             text += ", no decay"
         return text
+
+
+class EventDispatch:
+    """The engagement rules of one event type, and which of them an event feeds.
+
+    The answer depends only on the values of the properties the rules filter on, which
+    repeat (page paths, form names), so it is remembered per combination of values."""
+
+    __slots__ = ("_answers", "names", "rules")
+    LIMIT = 65_536
+
+    def __init__(self, rules: tuple[EngagementRule, ...]) -> None:
+        self.rules = rules
+        self.names = tuple(dict.fromkeys(name for rule in rules for name, _ in rule.where))
+        self._answers: dict[object, tuple[EngagementRule, ...]] = {}
+
+    def fed(self, properties: Mapping[str, object]) -> tuple[EngagementRule, ...]:
+        names = self.names
+        if not names:
+            return self.rules
+        key: object
+        if len(names) == 1:  # the common case, kept free of generator overhead
+            value = properties.get(names[0])
+            values: tuple[object, ...] = (value,)
+            # True == 1 == 1.0 as keys, yet they compare differently: key them by type.
+            key = value if type(value) is str or value is None else (type(value), value)
+        else:
+            values = tuple(properties.get(name) for name in names)
+            key = tuple(v if type(v) is str or v is None else (type(v), v) for v in values)
+        try:
+            return self._answers[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value (a list property)
+            return self._evaluate(values)
+        answer = self._evaluate(values)
+        if len(self._answers) >= self.LIMIT:
+            self._answers.clear()
+        self._answers[key] = answer
+        return answer
+
+    def _evaluate(self, values: tuple[object, ...]) -> tuple[EngagementRule, ...]:
+        view = dict(zip(self.names, values, strict=True))
+        return tuple(rule for rule in self.rules if rule.matches(view))
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,9 +205,7 @@ class MqlCondition:
             return False
         if self.grades is not None and grade not in self.grades:
             return False
-        return not self.any_of or any(
-            c.holds(score, fit, engagement, grade) for c in self.any_of
-        )
+        return not self.any_of or any(c.holds(score, fit, engagement, grade) for c in self.any_of)
 
     def describe(self) -> str:
         parts = []
@@ -190,6 +246,7 @@ class Model:
     half_life: float | None
     mql: MqlCondition
     by_event: Mapping[str, tuple[EngagementRule, ...]]
+    dispatch: Mapping[str, EventDispatch]
     warnings: tuple[Problem, ...] = ()
 
     @property
@@ -223,6 +280,13 @@ class Model:
 
     def rules_for(self, event_type: str) -> tuple[EngagementRule, ...]:
         return self.by_event.get(event_type, ())
+
+    def fed_by(
+        self, event_type: str, properties: Mapping[str, object]
+    ) -> tuple[EngagementRule, ...]:
+        """The engagement rules an event of this type and these properties feeds."""
+        dispatch = self.dispatch.get(event_type)
+        return () if dispatch is None else dispatch.fed(properties)
 
     def fit_letter(self, fit: float) -> str:
         g = self.spec.grades.fit
@@ -330,6 +394,7 @@ def _compile(
         half_life=half_life_of(parsed.engagement.decay),
         mql=MqlCondition.of(parsed.mql.when),
         by_event={k: tuple(v) for k, v in by_event.items()},
+        dispatch={k: EventDispatch(tuple(v)) for k, v in by_event.items()},
         warnings=warnings,
     )
 
@@ -340,7 +405,8 @@ def half_life_of(decay: spec.Decay | None) -> float | None:
         return None
     if decay.half_life is not None:
         return decay.half_life
-    assert decay.per is not None and decay.lose is not None
+    assert decay.per is not None
+    assert decay.lose is not None
     return decay.per * math.log(2.0) / -math.log1p(-decay.lose)
 
 
@@ -406,20 +472,16 @@ def _data_path(
     return tuple(path), None
 
 
-def _shape_problems(
-    exc: ValidationError, located: positions.Located, source: str
-) -> list[Problem]:
-    grouped: dict[tuple[positions.Path, str | None], list[dict[str, Any]]] = {}
+def _shape_problems(exc: ValidationError, located: positions.Located, source: str) -> list[Problem]:
+    grouped: dict[tuple[positions.Path, str | None], list[ErrorDetails]] = {}
     for error in exc.errors(include_url=False):
         path, missing = _data_path(error["loc"], located.data, error["type"] == "missing")
-        grouped.setdefault((path, missing), []).append(dict(error))
+        grouped.setdefault((path, missing), []).append(error)
     problems = []
     for (path, missing), errors in grouped.items():
         line = located.line_of(path)
         if missing is not None:
-            problems.append(
-                Problem(source, line, format_path(path), f"missing key {missing!r}")
-            )
+            problems.append(Problem(source, line, format_path(path), f"missing key {missing!r}"))
             continue
         kinds = {e["type"] for e in errors}
         if "extra_forbidden" in kinds:
@@ -519,22 +581,33 @@ def _semantic_problems(
     fit_max, eng_max = parsed.fit.max, parsed.engagement.max
     fit_best = sum(max([0.0, *_rule_points(r)]) for r in parsed.fit.rules)
     if parsed.fit.rules and fit_best < parsed.grades.fit.A:
-        add(("grades", "fit", "A"), f"no lead can reach grade A: fit rules add at most "
-            f"{fit_best:g}", "warning")
+        add(
+            ("grades", "fit", "A"),
+            f"no lead can reach grade A: fit rules add at most {fit_best:g}",
+            "warning",
+        )
     if parsed.grades.fit.A > fit_max:
         add(("grades", "fit", "A"), f"above fit.max ({fit_max:g}): no lead can be an A", "warning")
     if parsed.grades.engagement.one > eng_max:
-        add(("grades", "engagement", "1"),
-            f"above engagement.max ({eng_max:g}): no lead can be a 1", "warning")
+        add(
+            ("grades", "engagement", "1"),
+            f"above engagement.max ({eng_max:g}): no lead can be a 1",
+            "warning",
+        )
     when = parsed.mql.when
     if when.score_at_least is not None and when.score_at_least > fit_max + eng_max:
-        add(("mql", "when", "score_at_least"),
+        add(
+            ("mql", "when", "score_at_least"),
             f"above the highest possible score ({fit_max + eng_max:g}): no lead can be an MQL",
-            "warning")
+            "warning",
+        )
     expire = parsed.mql.expire_below
     if expire is not None and when.score_at_least is not None and expire > when.score_at_least:
-        add(("mql", "expire_below"),
-            "above mql.when.score_at_least: a new MQL would expire at once", "warning")
+        add(
+            ("mql", "expire_below"),
+            "above mql.when.score_at_least: a new MQL would expire at once",
+            "warning",
+        )
     return sorted(problems, key=lambda p: (p.line, p.key))
 
 

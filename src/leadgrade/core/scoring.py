@@ -98,12 +98,7 @@ def fit_contributions(model: Model, attributes: Mapping[str, object]) -> list[Co
     for rule in model.fit_rules:
         hit = rule.evaluate(attributes)
         if hit is not None:
-            points, condition = hit
-            out.append(
-                Contribution(
-                    rule.id, "fit", points, rule.explain(attributes, condition), rule.description
-                )
-            )
+            out.append(Contribution(rule.id, "fit", hit[0], hit[1], rule.description))
     raw = math.fsum(c.points for c in out)
     if raw > model.fit_max:
         out.append(_clip("fit", "max", model.fit_max - raw, model.fit_max))
@@ -116,7 +111,9 @@ def _clip(
     kind: Literal["fit", "engagement"], bound: str, points: float, value: float
 ) -> Contribution:
     verb = "capped" if bound == "max" else "floored"
-    return Contribution(f"{kind}.{bound}", kind, points, f"{kind} is {verb} at {value:g}", clip=True)
+    return Contribution(
+        f"{kind}.{bound}", kind, points, f"{kind} is {verb} at {value:g}", clip=True
+    )
 
 
 # ----------------------------------------------------------------------- engagement
@@ -126,9 +123,9 @@ def _rate(model: Model, rule: EngagementRule) -> float:
     return model.decay_rate if rule.decays else 0.0
 
 
-def matches_of(model: Model, event: Event) -> list[EngagementRule]:
+def matches_of(model: Model, event: Event) -> tuple[EngagementRule, ...]:
     """The engagement rules that ``event`` feeds."""
-    return [rule for rule in model.rules_for(event.type) if rule.matches(event.properties)]
+    return model.fed_by(event.type, event.properties)
 
 
 def engagement_totals(model: Model, matches: Iterable[Match], at: float) -> dict[int, RuleTotal]:
@@ -160,7 +157,9 @@ def engagement_totals(model: Model, matches: Iterable[Match], at: float) -> dict
     return totals
 
 
-def _newest_ids(counted: Iterable[tuple[float, str]]) -> tuple[str, ...]:
+def _newest_ids(counted: list[tuple[float, str]]) -> tuple[str, ...]:
+    if len(counted) <= EVENT_IDS_SHOWN:
+        return tuple(event_id for _, event_id in sorted(counted, reverse=True))
     return tuple(event_id for _, event_id in heapq.nlargest(EVENT_IDS_SHOWN, counted))
 
 
@@ -173,7 +172,7 @@ def engagement_contributions(model: Model, totals: Mapping[int, RuleTotal]) -> l
                 rule.id,
                 "engagement",
                 total.value,
-                rule.describe(),
+                rule.reason,
                 rule.description,
                 total.events,
                 total.event_ids,
@@ -253,7 +252,7 @@ class EngagementState:
         self.as_of: float | None = None
         self.rules: dict[int, _RuleState] = {}
 
-    def add(self, model: Model, event: Event) -> list[EngagementRule]:
+    def add(self, model: Model, event: Event) -> tuple[EngagementRule, ...]:
         """Count ``event``; returns the rules it fed."""
         fed = matches_of(model, event)
         for rule in fed:
