@@ -237,22 +237,22 @@ def score_table(
 
     fits, engagements, scores, grades, mqls = [], [], [], [], []
     fit_clips, engagement_clips = [], []
-    # Totals are math.fsum of the contributions, as in the core, so that the two paths
-    # agree to the last bit given the same contributions.
+    # Totals as the core makes them (math.fsum; a clipped part is its bound), so that the
+    # two paths agree to the last bit given the same contributions.
     for fit_row, engagement_row in zip(fit_rows, engagement.values.tolist(), strict=True):
         fit_value = fsum(fit_row)
         fit_clip = 0.0
         if fit_value > fit_max:
             fit_clip = fit_max - fit_value
-            fit_value = fsum((*fit_row, fit_clip))
+            fit_value = fit_max
         elif fit_min is not None and fit_value < fit_min:
             fit_clip = fit_min - fit_value
-            fit_value = fsum((*fit_row, fit_clip))
+            fit_value = fit_min
         engagement_value = fsum(engagement_row)
         engagement_clip = 0.0
         if engagement_value > engagement_max:
             engagement_clip = engagement_max - engagement_value
-            engagement_value = fsum((*engagement_row, engagement_clip))
+            engagement_value = engagement_max
         score_value = fsum((*fit_row, fit_clip, *engagement_row, engagement_clip))
         letter_digit = grade(fit_value, engagement_value)
         fits.append(fit_value)
@@ -263,10 +263,6 @@ def score_table(
         fit_clips.append(fit_clip)
         engagement_clips.append(engagement_clip)
 
-    fit_matrix = np.array(fit_columns, dtype=np.float64).T if fit_columns else np.zeros((count, 0))
-    points = np.column_stack(
-        (fit_matrix, np.array(fit_clips), engagement.values, np.array(engagement_clips))
-    ).reshape(count, -1)
     columns = [
         *(r.id for r in model.fit_rules),
         "fit.clip",
@@ -275,6 +271,10 @@ def score_table(
     ]
     if not model.engagement_rules:
         columns.insert(-1, "engagement.none")  # the matrix keeps one all-zero rule column
+    fit_matrix = np.array(fit_columns, dtype=np.float64).T.reshape(count, len(fit_columns))
+    points = np.column_stack(
+        (fit_matrix, np.array(fit_clips), engagement.values, np.array(engagement_clips))
+    ).reshape(count, len(columns))
     return ScoreTable(
         model,
         at,

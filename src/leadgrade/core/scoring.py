@@ -195,8 +195,8 @@ def assemble(
     at: float,
 ) -> Scorecard:
     engagement = engagement_contributions(model, totals)
-    fit_value = math.fsum(c.points for c in fit)
-    engagement_value = math.fsum(c.points for c in engagement)
+    fit_value = _total(model, fit)
+    engagement_value = _total(model, engagement)
     contributions = (*fit, *engagement)
     score_value = math.fsum(c.points for c in contributions)
     grade = model.grade(fit_value, engagement_value)
@@ -210,6 +210,19 @@ def assemble(
         mql=model.is_mql(score_value, fit_value, engagement_value, grade),
         contributions=contributions,
     )
+
+
+def _total(model: Model, contributions: list[Contribution]) -> float:
+    """The exact sum of a part (fit or engagement); a clipped part is exactly its bound,
+    not the bound give or take the rounding of ``bound − raw``."""
+    if contributions and contributions[-1].clip:
+        bound = contributions[-1].rule_id
+        if bound == "fit.max":
+            return model.fit_max
+        if bound == "fit.min" and model.fit_min is not None:
+            return model.fit_min
+        return model.engagement_max
+    return math.fsum(c.points for c in contributions)
 
 
 def score(
