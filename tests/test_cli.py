@@ -308,3 +308,14 @@ def test_the_console_script_and_module_run() -> None:
     for command in ("init", "demo", "lint", "score"):
         assert command in result.stdout
     assert math.isfinite(AS_OF.timestamp())
+
+
+def test_every_command_and_option_has_help_text() -> None:
+    import typer.main
+
+    group = typer.main.get_command(app)
+    for name, command in group.commands.items():  # type: ignore[attr-defined]
+        assert command.help, f"command {name} has no help"
+        for param in command.params:
+            if param.name != "help":
+                assert getattr(param, "help", None), f"{name} {param.name} has no help"

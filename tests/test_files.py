@@ -208,3 +208,13 @@ def test_score_files_counts_replays_unknown_leads_and_future_events(
 def test_a_missing_file_is_a_bad_row(tmp_path: Path) -> None:
     with pytest.raises(BadRow, match="cannot be read"):
         read_leads(tmp_path / "nope.csv")
+
+
+def test_progress_is_reported_in_bytes_read(write: Writer) -> None:
+    rows = "".join(f"e{i},L1,web.page_view,2026-09-01T00:00:00Z\n" for i in range(20_000))
+    path = write("events.csv", "id,lead_id,type,occurred_at\n" + rows)
+    seen: list[int] = []
+    assert sum(1 for _ in read_events(path, progress=seen.append)) == 20_000
+    assert seen == sorted(seen)
+    assert len(seen) >= 3
+    assert seen[-1] == path.stat().st_size

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from leadgrade.batch.files import LeadTable
 from leadgrade.batch.vector import MatchColumns, score_table
 from leadgrade.cli.output import explanation_record, rows, shown
 from leadgrade.core import score
@@ -35,8 +36,7 @@ def test_the_batch_path_scores_as_the_core_does(model, leads) -> None:
     at = T0 + 25 * DAY
     table = score_table(
         model,
-        [f"L{i}" for i in range(len(leads))],
-        [a for a, _ in leads],
+        LeadTable.of({f"L{i}": a for i, (a, _) in enumerate(leads)}),
         columns_of(model, [e for _, e in leads]),
         at,
         with_event_ids=True,
@@ -70,8 +70,7 @@ def test_shown_rows_match_the_shown_explanation(model, leads) -> None:
     at = T0 + 25 * DAY
     table = score_table(
         model,
-        [f"L{i}" for i in range(len(leads))],
-        [a for a, _ in leads],
+        LeadTable.of({f"L{i}": a for i, (a, _) in enumerate(leads)}),
         columns_of(model, [e for _, e in leads]),
         at,
         with_event_ids=True,
@@ -95,9 +94,9 @@ def test_an_empty_file_and_a_model_without_engagement_rules() -> None:
     data = model_dict()
     data["engagement"]["rules"] = []
     model = build(data)
-    table = score_table(model, ["a"], [{"job_title": "VP"}], MatchColumns(), T0)
+    table = score_table(model, LeadTable.of({"a": {"job_title": "VP"}}), MatchColumns(), T0)
     assert table.score == [20.0]
     assert next(iter(rows(table, 3))).reasons == ["title +20.00"]
-    empty = score_table(model, [], [], MatchColumns(), T0)
+    empty = score_table(model, LeadTable.of({}), MatchColumns(), T0)
     assert len(empty) == 0
     assert list(rows(empty, 3)) == []

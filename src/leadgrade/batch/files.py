@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Container, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -86,10 +86,11 @@ def _open(path: Path) -> IO[str]:
 
 
 def _text(value: object) -> str | None:
-    if value is None or isinstance(value, dict | list):
+    if type(value) is str:  # the common case, first and cheap
+        return value.strip() or None
+    if value is None or isinstance(value, (dict, list)):
         return None
-    text = str(value).strip()
-    return text or None
+    return str(value).strip() or None
 
 
 def _handle(bad: BadRow, on_bad: OnBad | None) -> None:
@@ -113,52 +114,137 @@ def _json_lines(handle: IO[str], path: str) -> Iterator[tuple[int, dict[str, obj
         yield number, row
 
 
-def _csv_dicts(handle: IO[str], path: str) -> Iterator[tuple[int, dict[str, object] | BadRow]]:
-    reader = csv.reader(handle)
-    header = next(reader, None)
-    if header is None:
-        return
-    names = [attribute_name(h) for h in header]
-    width = len(names)
-    for row in reader:
-        if len(row) != width:
-            if row:
-                line = reader.line_num
-                yield line, BadRow(path, line, "", f"has {len(row)} fields, the header {width}")
-            continue
-        yield reader.line_num, dict(zip(names, row, strict=True))
-
-
 # ---------------------------------------------------------------------------------- leads
+
+
+def _email_domain(email: object) -> object:
+    if isinstance(email, str) and "@" in email:
+        return email.rsplit("@", 1)[1].strip().lower()
+    return None
+
+
+@dataclass
+class LeadTable:
+    """Leads in file order: their ids, and their attributes, to be read a column at a time
+    (what batch scoring needs) or a lead at a time (an explanation). Attributes are kept as
+    the file's rows (``rows``), or already as columns (``columns``, aligned with ``names``).
+    Empty cells are missing values; ``email_domain`` is derived from ``email`` where it is
+    not given."""
+
+    ids: list[str]
+    names: list[str] | None  # CSV header names; None when rows are JSON objects
+    rows: list[list[str]] | list[dict[str, object]] | None
+    columns: list[list[object]] | None = None
+    _derived: dict[str, list[object]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def of(cls, attributes: Mapping[str, Mapping[str, object]]) -> LeadTable:
+        """A table of leads given as id → attributes."""
+        return cls(list(attributes), None, [dict(a) for a in attributes.values()])
+
+    def column(self, name: str) -> list[object]:
+        """The attribute ``name`` of every lead (None where it is missing)."""
+        if name == "email_domain":
+            if name not in self._derived:
+                given = self._raw_column(name)
+                emails = self._raw_column("email")
+                self._derived[name] = [
+                    g if g else _email_domain(e) for g, e in zip(given, emails, strict=True)
+                ]
+            return self._derived[name]
+        return self._raw_column(name)
+
+    def _raw_column(self, name: str) -> list[object]:
+        if self.names is None:
+            assert self.rows is not None
+            return [row.get(name) for row in self.rows]  # type: ignore[union-attr]
+        if name not in self.names:
+            return [None] * len(self.ids)
+        if self.columns is None:
+            assert self.rows is not None
+            transposed = zip(*self.rows, strict=True) if self.rows else ()
+            self.columns = [list(c) for c in transposed] or [[] for _ in self.names]
+        return [v or None for v in self.columns[self.names.index(name)]]
+
+    def attributes(self, row: int) -> dict[str, object]:
+        if self.names is None:
+            assert self.rows is not None
+            values: dict[str, object] = dict(self.rows[row])  # type: ignore[arg-type]
+        elif self.rows is not None:
+            values = dict(zip(self.names, self.rows[row], strict=True))
+        else:
+            assert self.columns is not None
+            values = {n: c[row] for n, c in zip(self.names, self.columns, strict=True)}
+        return enrich({k: v for k, v in values.items() if v is not None and v != ""})
+
+
+def read_lead_table(path: Path, id_column: str = "id", on_bad: OnBad | None = None) -> LeadTable:
+    """The leads of ``path`` (CSV or JSON Lines), validated: every lead has an id, once."""
+    key = attribute_name(id_column)
+    name = str(path)
+    fmt = file_format(path)
+    ids: list[str] = []
+    first_line: dict[str, int] = {}
+    with _open(path) as handle:
+        if fmt == "csv":
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            names = [attribute_name(h) for h in header or []]
+            if header is not None and key not in names:
+                raise BadRow(name, 1, id_column, "the header has no such column (see --id)")
+            width, position = len(names), names.index(key) if names else 0
+            csv_rows: list[list[str]] = []
+            for row in reader:
+                line = reader.line_num
+                if len(row) != width:
+                    if row:
+                        bad = BadRow(name, line, "", f"has {len(row)} fields, the header {width}")
+                        _handle(bad, on_bad)
+                    continue
+                if _accept(row[position], line, ids, first_line, name, id_column, on_bad):
+                    csv_rows.append(row)
+            return LeadTable(ids, names, csv_rows)
+        json_rows: list[dict[str, object]] = []
+        for line, record in _json_lines(handle, name):
+            if isinstance(record, BadRow):
+                _handle(record, on_bad)
+                continue
+            if _accept(record.get(key), line, ids, first_line, name, id_column, on_bad):
+                json_rows.append(record)
+        return LeadTable(ids, None, json_rows)
+
+
+def _accept(
+    value: object,
+    line: int,
+    ids: list[str],
+    first_line: dict[str, int],
+    path: str,
+    column: str,
+    on_bad: OnBad | None,
+) -> bool:
+    lead_id = _text(value)
+    if lead_id is None:
+        _handle(BadRow(path, line, column, "the lead id is missing"), on_bad)
+        return False
+    if lead_id in first_line:
+        message = f"lead {lead_id!r} appears twice (first on line {first_line[lead_id]})"
+        _handle(BadRow(path, line, column, message), on_bad)
+        return False
+    first_line[lead_id] = line
+    ids.append(lead_id)
+    return True
 
 
 def read_leads(
     path: Path, id_column: str = "id", on_bad: OnBad | None = None
 ) -> dict[str, dict[str, object]]:
-    """Lead id → attributes, in file order. Every column is an attribute (empty cells are
-    missing values); ``email_domain`` is derived from ``email`` when not given."""
-    key = attribute_name(id_column)
-    leads: dict[str, dict[str, object]] = {}
-    first_line: dict[str, int] = {}
-    name = str(path)
-    fmt = file_format(path)
-    with _open(path) as handle:
-        rows = _csv_dicts(handle, name) if fmt == "csv" else _json_lines(handle, name)
-        for line, row in rows:
-            if isinstance(row, BadRow):
-                _handle(row, on_bad)
-                continue
-            lead_id = _text(row.get(key))
-            if lead_id is None:
-                _handle(BadRow(name, line, id_column, "the lead id is missing"), on_bad)
-                continue
-            if lead_id in leads:
-                message = f"lead {lead_id!r} appears twice (first on line {first_line[lead_id]})"
-                _handle(BadRow(name, line, id_column, message), on_bad)
-                continue
-            leads[lead_id] = enrich(row) if "email" in row else row
-            first_line[lead_id] = line
-    return leads
+    """Lead id → attributes, in file order (see :class:`LeadTable`)."""
+    table = read_lead_table(path, id_column, on_bad)
+    return {lead_id: table.attributes(i) for i, lead_id in enumerate(table.ids)}
 
 
 # --------------------------------------------------------------------------------- events

@@ -10,7 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from leadgrade.batch.files import BadRow, Counter, OnBad, Progress, read_events, read_leads
+from leadgrade.batch.columnar import collect_columnar, read_leads_columnar
+from leadgrade.batch.files import (
+    BadRow,
+    Counter,
+    OnBad,
+    Progress,
+    read_events,
+    read_lead_table,
+)
 from leadgrade.batch.vector import MatchColumns, ScoreTable, score_table
 from leadgrade.core import Model
 
@@ -53,8 +61,10 @@ def collect_matches(
 ) -> MatchColumns:
     """The matches of ``events_path``'s events to the model's engagement rules, up to ``at``.
     An event id seen before is a replay and counts once."""
-    columns = MatchColumns()
-    leads, rules_at, times, ids = columns.lead, columns.rule, columns.at, columns.event_id
+    leads: list[int] = []
+    rules_at: list[int] = []
+    times: list[float] = []
+    ids: list[str] = []
     seen: set[str] = set()
     dispatch = model.dispatch
     counter = Counter()
@@ -90,7 +100,7 @@ def collect_matches(
     stats.duplicates += duplicates
     stats.unknown_lead += unknown
     stats.future += future
-    return columns
+    return MatchColumns(leads, rules_at, times, ids)
 
 
 def _report(bad: BadRow, on_bad: OnBad | None) -> None:
@@ -109,9 +119,12 @@ def score_files(
     on_bad: OnBad | None = None,
     progress: Progress | None = None,
     with_event_ids: bool = False,
+    columnar: bool = True,
 ) -> tuple[ScoreTable, BatchStats]:
     """Every lead of ``leads_path`` scored as of ``at``, in file order. ``with_event_ids``
-    also keeps the ids of the newest events behind each contribution (for explanations)."""
+    also keeps the ids of the newest events behind each contribution (for explanations).
+    A CSV events file is read column-wise (:mod:`.columnar`) when that path can vouch for
+    it, else, or with ``columnar=False``, row by row."""
     stats = BatchStats()
 
     def counted(bad: BadRow) -> None:
@@ -120,14 +133,22 @@ def score_files(
             on_bad(bad)
 
     handler = counted if on_bad is not None else None
-    leads = read_leads(leads_path, id_column, handler)
+    leads = read_leads_columnar(leads_path, id_column) if columnar else None
+    if leads is None:
+        leads = read_lead_table(leads_path, id_column, handler)
     stats.leads = len(leads)
-    lead_ids = list(leads)
+    lead_ids = leads.ids
     matches = MatchColumns()
     if events_path is not None:
         index = {lead_id: i for i, lead_id in enumerate(lead_ids)}
-        matches = collect_matches(model, events_path, index, at, stats, handler, progress)
-    table = score_table(
-        model, lead_ids, list(leads.values()), matches, at, with_event_ids=with_event_ids
-    )
+        fast = collect_columnar(model, events_path, index, at) if columnar else None
+        if fast is not None:
+            matches = fast.matches
+            stats.events, stats.matched = fast.rows, fast.matched
+            stats.unknown_lead, stats.future = fast.unknown_lead, fast.future
+            if progress is not None:
+                progress(events_path.stat().st_size)
+        else:
+            matches = collect_matches(model, events_path, index, at, stats, handler, progress)
+    table = score_table(model, leads, matches, at, with_event_ids=with_event_ids)
     return table, stats

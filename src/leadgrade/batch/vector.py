@@ -14,14 +14,16 @@ Tests hold the two paths equal on generated models and events.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from leadgrade.batch.files import LeadTable
 from leadgrade.core import Model, Scorecard
-from leadgrade.core.model import FitRule
+from leadgrade.core.model import ENGAGEMENT_DIGITS, FIT_LETTERS, FitRule
 from leadgrade.core.scoring import (
     EVENT_IDS_SHOWN,
     Contribution,
@@ -35,12 +37,12 @@ Ints = npt.NDArray[np.int64]
 
 @dataclass
 class MatchColumns:
-    """Matches of events to engagement rules, one list per column."""
+    """Matches of events to engagement rules, one list (or array) per column."""
 
-    lead: list[int] = field(default_factory=list)
-    rule: list[int] = field(default_factory=list)
-    at: list[float] = field(default_factory=list)
-    event_id: list[str] = field(default_factory=list)
+    lead: list[int] | Ints = field(default_factory=list)
+    rule: list[int] | Ints = field(default_factory=list)
+    at: list[float] | Floats = field(default_factory=list)
+    event_id: list[str] | npt.NDArray[np.object_] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.lead)
@@ -86,14 +88,9 @@ def _engagement(
         windowed = span > 0
         window[windowed] = np.floor(when[windowed] / span[windowed]).astype(np.int64)
         window[~capped] = 0  # uncapped rules: one group per (lead, rule)
-        order = np.lexsort((when, window, rule, lead))
-        tied = _ties(order, lead, rule, window, when)
-        if tied:
-            # Events of one lead and rule at the same instant: the core orders them by
-            # id, and so must we. Ranking ids costs, so only when there is a tie.
-            ids = np.array(matches.event_id, dtype=np.str_)
-            _, id_rank = np.unique(ids, return_inverse=True)
-            order = np.lexsort((id_rank, when, window, rule, lead))
+        order = _by_time_then_id(
+            np.lexsort((when, window, rule, lead)), matches.event_id, (lead, rule, window, when)
+        )
         keys = (lead[order], rule[order], window[order])
         start = np.ones(len(order), dtype=bool)
         start[1:] = (
@@ -121,12 +118,30 @@ def _engagement(
     return _Engagement(values, counts, present, newest)
 
 
-def _ties(order: Ints, lead: Ints, rule: Ints, window: Ints, when: Floats) -> bool:
+def _by_time_then_id(
+    order: Ints,
+    event_ids: Sequence[str] | npt.NDArray[np.object_],
+    keys: tuple[npt.NDArray[Any], ...],
+) -> Ints:
+    """``order`` (sorted by ``keys``) with each run of equal keys — events of one lead
+    and rule at the same instant — put in event-id order, as the core counts them. Ties
+    are rare, so they are sorted one short run at a time instead of ranking every id."""
+    if len(order) < 2:
+        return order
     same = np.ones(len(order) - 1, dtype=bool)
-    for column in (lead, rule, window, when):
-        ordered = column[order]
+    for key in keys:
+        ordered = key[order]
         same &= ordered[1:] == ordered[:-1]
-    return bool(same.any())
+    tied = np.flatnonzero(same)
+    if not len(tied):
+        return order
+    order = order.copy()
+    breaks = np.flatnonzero(np.diff(tied) != 1)
+    starts = np.concatenate((tied[:1], tied[breaks + 1])).tolist()
+    ends = (np.concatenate((tied[breaks], tied[-1:])) + 2).tolist()
+    for start, end in zip(starts, ends, strict=True):
+        order[start:end] = sorted(order[start:end].tolist(), key=event_ids.__getitem__)
+    return order
 
 
 def _newest_ids(
@@ -157,8 +172,7 @@ class ScoreTable:
 
     model: Model
     at: float
-    lead_ids: list[str]
-    attributes: list[Mapping[str, object]]
+    leads: LeadTable
     fit: list[float]
     engagement: list[float]
     score: list[float]
@@ -172,7 +186,11 @@ class ScoreTable:
     _engagement: _Engagement
 
     def __len__(self) -> int:
-        return len(self.lead_ids)
+        return len(self.leads)
+
+    @property
+    def lead_ids(self) -> list[str]:
+        return self.leads.ids
 
     def events_counted(self) -> Ints:
         """Per lead and column, the events counted (0 for fit columns and clips)."""
@@ -196,18 +214,40 @@ class ScoreTable:
                     ids,
                 )
         return assemble(
-            self.model, fit_contributions(self.model, self.attributes[row]), totals, self.at
+            self.model, fit_contributions(self.model, self.leads.attributes(row)), totals, self.at
         )
 
 
-def _fit_column(rule: FitRule, attributes: Sequence[Mapping[str, object]]) -> list[float]:
+_GRADE_NAMES = [letter + digit for letter in FIT_LETTERS for digit in ENGAGEMENT_DIGITS]
+
+
+def _grades(model: Model, fits: list[float], engagements: list[float]) -> list[str]:
+    """``Model.grade`` for every lead at once: a letter is the count of fit thresholds
+    (A, B, C) the fit falls short of, a digit likewise for engagement."""
+    g = model.spec.grades
+    fit = np.asarray(fits, dtype=np.float64)
+    engagement = np.asarray(engagements, dtype=np.float64)
+    letter = (fit < g.fit.A).astype(np.int64) + (fit < g.fit.B) + (fit < g.fit.C)
+    digit = (
+        (engagement < g.engagement.one).astype(np.int64)
+        + (engagement < g.engagement.two)
+        + (engagement < g.engagement.three)
+    )
+    return [_GRADE_NAMES[i] for i in (letter * 4 + digit).tolist()]
+
+
+def _fit_column(rule: FitRule, values: Sequence[object]) -> list[float]:
     """The rule's points for every lead. Values repeat (titles, industries, states), so
-    each distinct text value is evaluated once."""
-    values = [a.get(rule.field) for a in attributes]
-    distinct = set(values)
-    if any(v is not None and type(v) is not str for v in distinct):
-        # JSON values of mixed types (True == 1 as keys): evaluate row by row.
-        return [0.0 if o is None else o[0] for o in map(rule.evaluate, attributes)]
+    each distinct value is evaluated once."""
+    try:
+        distinct = set(values)
+    except TypeError:  # a list value
+        distinct = {object()}
+    if any(type(v) is not str and v is not None for v in distinct):
+        # JSON values of mixed types (True == 1 as keys): evaluate one by one.
+        return [
+            0.0 if o is None else o[0] for o in (rule.evaluate({rule.field: v}) for v in values)
+        ]
     points = {}
     for value in distinct:
         outcome = rule.evaluate({rule.field: value})
@@ -217,25 +257,24 @@ def _fit_column(rule: FitRule, attributes: Sequence[Mapping[str, object]]) -> li
 
 def score_table(
     model: Model,
-    lead_ids: list[str],
-    attributes: list[Mapping[str, object]],
+    leads: LeadTable,
     matches: MatchColumns,
     at: float,
     *,
     with_event_ids: bool = False,
 ) -> ScoreTable:
     """Score every lead at once. ``matches`` must hold no match after ``at``."""
-    count = len(lead_ids)
+    count = len(leads)
     engagement = _engagement(model, matches, count, at, with_event_ids)
-    fit_columns = [_fit_column(rule, attributes) for rule in model.fit_rules]
+    fit_columns = [_fit_column(rule, leads.column(rule.field)) for rule in model.fit_rules]
     fit_rows: Iterable[Sequence[float]] = (
         zip(*fit_columns, strict=True) if fit_columns else (() for _ in range(count))
     )
     fit_max, fit_min = model.fit_max, model.fit_min
     engagement_max = model.engagement_max
-    grade, is_mql, fsum = model.grade, model.is_mql, math.fsum
+    fsum = math.fsum
 
-    fits, engagements, scores, grades, mqls = [], [], [], [], []
+    fits, engagements, scores = [], [], []
     fit_clips, engagement_clips = [], []
     # Totals as the core makes them (math.fsum; a clipped part is its bound), so that the
     # two paths agree to the last bit given the same contributions.
@@ -253,15 +292,14 @@ def score_table(
         if engagement_value > engagement_max:
             engagement_clip = engagement_max - engagement_value
             engagement_value = engagement_max
-        score_value = fsum((*fit_row, fit_clip, *engagement_row, engagement_clip))
-        letter_digit = grade(fit_value, engagement_value)
         fits.append(fit_value)
         engagements.append(engagement_value)
-        scores.append(score_value)
-        grades.append(letter_digit)
-        mqls.append(is_mql(score_value, fit_value, engagement_value, letter_digit))
+        scores.append(fsum((*fit_row, fit_clip, *engagement_row, engagement_clip)))
         fit_clips.append(fit_clip)
         engagement_clips.append(engagement_clip)
+    grades = _grades(model, fits, engagements)
+    is_mql = model.is_mql
+    mqls = list(map(is_mql, scores, fits, engagements, grades))
 
     columns = [
         *(r.id for r in model.fit_rules),
@@ -278,8 +316,7 @@ def score_table(
     return ScoreTable(
         model,
         at,
-        lead_ids,
-        attributes,
+        leads,
         fits,
         engagements,
         scores,

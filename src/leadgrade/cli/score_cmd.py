@@ -15,7 +15,7 @@ from leadgrade.batch.files import BadRow
 from leadgrade.batch.score import score_files
 from leadgrade.batch.vector import ScoreTable
 from leadgrade.cli.common import Format, FormatOption, fail, is_terminal, iso, parse_as_of, stderr
-from leadgrade.cli.output import print_table, write_csv, write_jsonl
+from leadgrade.cli.output import print_table, write_csv, write_csv_file, write_jsonl
 from leadgrade.core import Model, ModelError
 from leadgrade.workspace import Workspace, WorkspaceError, lists_for, load_model
 
@@ -144,7 +144,9 @@ def score(
         console.print(
             f"[yellow]… and {bad_seen - BAD_ROWS_SHOWN} more bad rows skipped[/]", markup=True
         )
-    if output is not None:
+    if output is not None and fmt is Format.csv:
+        write_csv_file(scored, output, reasons)
+    elif output is not None:
         with output.open("w", encoding="utf-8", newline="") as handle:
             _write(fmt, scored, handle, reasons)
     elif fmt is Format.table:

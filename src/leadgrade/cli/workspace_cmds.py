@@ -12,7 +12,7 @@ from rich.console import Console
 
 from leadgrade.batch.score import score_files
 from leadgrade.cli.common import fail, iso, stderr
-from leadgrade.cli.output import print_table, write_csv
+from leadgrade.cli.output import print_table, write_csv_file
 from leadgrade.sample import AS_OF
 from leadgrade.workspace import Workspace, WorkspaceError
 
@@ -73,8 +73,7 @@ def demo(
         scored, stats = score_files(model, leads, events, at)
         print_table(out, scored, reasons=3, limit=top)
         result = data / f"{audience}_scores.csv"
-        with result.open("w", encoding="utf-8", newline="") as handle:
-            write_csv(scored, handle, reasons=5)
+        write_csv_file(scored, result, reasons=5)
         mqls = sum(scored.mql)
         out.print(f"{stats.summary()}; {mqls} MQLs. All scores: {result}\n")
     out.print(
