@@ -251,7 +251,7 @@ def test_a_bad_row_stops_with_exit_2_naming_file_line_and_column(
     skipped = invoke(*args, "--skip-bad-rows")
     assert skipped.exit_code == 0, skipped.stderr
     assert f"skipped {events}:3:" in skipped.stderr
-    assert "1 bad rows skipped" in skipped.stderr
+    assert "1 bad row skipped; 1 MQL;" in skipped.stderr
     assert "demo-request +" in read_csv(skipped.stdout)[0]["reasons"]
 
 

@@ -193,7 +193,7 @@ def test_score_files_counts_replays_unknown_leads_and_future_events(
     table, stats = score_files(model, leads, events, AS_OF.timestamp())
     assert (stats.leads, stats.events, stats.matched) == (2, 6, 2)
     assert (stats.duplicates, stats.unknown_lead, stats.future) == (1, 1, 1)
-    assert "1 replayed event ids ignored" in stats.summary()
+    assert "1 replayed event id ignored" in stats.summary()
     at = AS_OF.timestamp()
     expected = score(
         model,

@@ -31,8 +31,14 @@ class BadRow(Exception):
     message: str
 
     def __str__(self) -> str:
+        where = f"{self.path}:{self.line}:" if self.line else f"{self.path}:"
         column = f" column {self.column!r}:" if self.column else ""
-        return f"{self.path}:{self.line}:{column} {self.message}"
+        return f"{where}{column} {self.message}"
+
+    @property
+    def skippable(self) -> bool:
+        """A row that --skip-bad-rows can skip (not the file, nor its header)."""
+        return self.line > 1
 
 
 OnBad = Callable[[BadRow], None]
@@ -99,6 +105,12 @@ def _handle(bad: BadRow, on_bad: OnBad | None) -> None:
     on_bad(bad)
 
 
+def _named(record: dict[str, object]) -> dict[str, object]:
+    """A JSON object's keys as attribute names, as CSV headers are (``jobTitle`` is
+    ``job_title``)."""
+    return {attribute_name(k): v for k, v in record.items()}
+
+
 def _json_lines(handle: IO[str], path: str) -> Iterator[tuple[int, dict[str, object] | BadRow]]:
     for number, text in enumerate(handle, start=1):
         if not text.strip():
@@ -111,7 +123,7 @@ def _json_lines(handle: IO[str], path: str) -> Iterator[tuple[int, dict[str, obj
         if not isinstance(row, dict):
             yield number, BadRow(path, number, "", "each line must be a JSON object")
             continue
-        yield number, row
+        yield number, _named(row)
 
 
 # ---------------------------------------------------------------------------------- leads
@@ -448,5 +460,5 @@ def _event(path: str, line: int, row: dict[str, object]) -> EventRow:
     if extra is not None:
         if not isinstance(extra, dict):
             raise BadRow(path, line, "properties", "must be a JSON object")
-        properties.update(extra)
+        properties.update(_named(extra))
     return line, values[0], values[1], values[2], at, properties

@@ -35,19 +35,24 @@ class BatchStats:
 
     def summary(self) -> str:
         parts = [
-            f"{self.leads:,} leads",
-            f"{self.events:,} events read",
+            counted(self.leads, "lead"),
+            counted(self.events, "event") + " read",
             f"{self.matched:,} scored",
         ]
         if self.duplicates:
-            parts.append(f"{self.duplicates:,} replayed event ids ignored")
+            parts.append(counted(self.duplicates, "replayed event id") + " ignored")
         if self.unknown_lead:
             parts.append(f"{self.unknown_lead:,} for leads not in the leads file")
         if self.future:
             parts.append(f"{self.future:,} after the as-of time")
         if self.bad_rows:
-            parts.append(f"{self.bad_rows:,} bad rows skipped")
+            parts.append(counted(self.bad_rows, "bad row") + " skipped")
         return ", ".join(parts)
+
+
+def counted(number: int, noun: str) -> str:
+    """``1 lead``, ``2 leads``, ``1,000 leads``."""
+    return f"{number:,} {noun}" + ("" if number == 1 else "s")
 
 
 def collect_matches(

@@ -31,6 +31,15 @@ def lint(
             help="Folder of named lists (default: the model's workspace lists/).", file_okay=False
         ),
     ] = None,
+    workspace: Annotated[
+        Path | None,
+        typer.Option(
+            help="Workspace whose models to check when no file is given (default: "
+            "$LEADGRADE_WORKSPACE, or the current folder or a parent).",
+            envvar="LEADGRADE_WORKSPACE",
+            file_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Check model files: shape, named lists and the compliance guardrails.
 
@@ -39,8 +48,7 @@ def lint(
     """
     if not models:
         try:
-            workspace = Workspace.find()
-            models = list(workspace.audiences().values())
+            models = list(Workspace.find(workspace).audiences().values())
         except WorkspaceError as exc:
             fail(f"no model files given and {exc}")
     console, errors = stderr(), 0

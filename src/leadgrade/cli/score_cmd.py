@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from leadgrade.batch.files import BadRow
-from leadgrade.batch.score import score_files
+from leadgrade.batch.score import counted, score_files
 from leadgrade.batch.vector import ScoreTable
 from leadgrade.cli.common import Format, FormatOption, fail, is_terminal, iso, parse_as_of, stderr
 from leadgrade.cli.output import print_table, write_csv, write_csv_file, write_jsonl
@@ -138,7 +138,8 @@ def score(
                 with_event_ids=fmt is Format.jsonl,
             )
         except BadRow as bad:
-            fail(f"{bad} (use --skip-bad-rows to report and skip bad rows)")
+            hint = " (use --skip-bad-rows to report and skip bad rows)" if bad.skippable else ""
+            fail(f"{bad}{hint}")
 
     if bad_seen > BAD_ROWS_SHOWN:
         console.print(
@@ -155,7 +156,7 @@ def score(
         _write(fmt, scored, sys.stdout, reasons)
     mqls = sum(scored.mql)
     console.print(
-        f"{scoring_model.audience}: {stats.summary()}; {mqls:,} MQLs; as of {iso(at)}"
+        f"{scoring_model.audience}: {stats.summary()}; {counted(mqls, 'MQL')}; as of {iso(at)}"
         + (f"; wrote {output}" if output else ""),
         highlight=False,
     )

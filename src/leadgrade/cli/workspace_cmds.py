@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from leadgrade.batch.score import score_files
+from leadgrade.batch.score import counted, score_files
 from leadgrade.cli.common import fail, iso, stderr
 from leadgrade.cli.output import print_table, write_csv_file
 from leadgrade.sample import AS_OF
@@ -75,7 +75,7 @@ def demo(
         result = data / f"{audience}_scores.csv"
         write_csv_file(scored, result, reasons=5)
         mqls = sum(scored.mql)
-        out.print(f"{stats.summary()}; {mqls} MQLs. All scores: {result}\n")
+        out.print(f"{stats.summary()}; {counted(mqls, 'MQL')}. All scores: {result}\n")
     out.print(
         "Explain any lead's score from its rules:\n"
         f"  leadgrade score --workspace {workspace.root} --model employer "

@@ -26,7 +26,12 @@ class Condition(Protocol):
 
 
 def is_missing(value: object) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip())
+    """Absent, None, blank text, or an empty list."""
+    if value is None:
+        return True
+    if type(value) is str:
+        return not value.strip()
+    return isinstance(value, (list, tuple, set, frozenset, dict)) and not value
 
 
 def _fold(value: object) -> str:
@@ -92,7 +97,9 @@ class In:
         if is_missing(value):
             return False
         for item in _items(value):
-            if isinstance(item, str) and _fold(item) in self._folded:
+            # Text options compare with any value as text (50 is in ["50"]); number and
+            # true/false options compare as numbers and truth values.
+            if _fold(item) in self._folded:
                 return True
             if any(not isinstance(o, str) and _same(o, item) for o in self.options):
                 return True

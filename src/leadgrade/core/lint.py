@@ -25,9 +25,7 @@ def _terms(*words: str) -> frozenset[str]:
     return frozenset(w.replace(" ", "").replace("_", "") for w in words)
 
 
-_EEO = (
-    "a protected characteristic under US equal-employment law (Title VII, ADEA, ADA) and the GDPR"
-)
+_EEO = "a protected characteristic under Title VII of the US Civil Rights Act and the GDPR"
 
 GUARDRAILS: tuple[Guardrail, ...] = (
     Guardrail(
@@ -46,7 +44,6 @@ GUARDRAILS: tuple[Guardrail, ...] = (
             "birth year",
             "year of birth",
             "yob",
-            "born",
         ),
     ),
     Guardrail(
@@ -69,7 +66,7 @@ GUARDRAILS: tuple[Guardrail, ...] = (
     Guardrail(
         "religion",
         f"religion is {_EEO}",
-        _terms("religion", "religious", "faith", "belief", "beliefs"),
+        _terms("religion", "religious", "religious affiliation", "beliefs", "religious beliefs"),
     ),
     Guardrail(
         "national origin and citizenship",
@@ -110,7 +107,8 @@ GUARDRAILS: tuple[Guardrail, ...] = (
             "health status",
             "health condition",
             "health data",
-            "medical",
+            "medical history",
+            "medical records",
             "medical condition",
             "genetic",
             "genetics",
@@ -158,7 +156,7 @@ GUARDRAILS: tuple[Guardrail, ...] = (
     Guardrail(
         "photo",
         "a photo reveals race, sex, age and disability",
-        _terms("photo", "photograph", "headshot", "picture", "selfie"),
+        _terms("photo", "photograph", "headshot", "selfie"),
     ),
     Guardrail(
         "graduation year (age proxy)",
@@ -185,13 +183,17 @@ GUARDRAILS: tuple[Guardrail, ...] = (
 )
 
 _LONGEST = max(len(term) for g in GUARDRAILS for term in g.terms)
-_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# Word boundaries inside a name: camelCase (dateOfBirth), an acronym before a word
+# (DOBYear), and letters meeting digits (zip5, SSNLast4).
+_CAMEL = re.compile(
+    r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])|(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"
+)
 _SPLIT = re.compile(r"[^a-z0-9]+")
 
 
 def words(field: str) -> list[str]:
     """The words of a field name: ``dateOfBirth`` and ``date-of-birth`` both give
-    ``["date", "of", "birth"]``."""
+    ``["date", "of", "birth"]``; ``DOBYear`` gives ``["dob", "year"]``."""
     return [w for w in _SPLIT.split(_CAMEL.sub("_", field).lower()) if w]
 
 

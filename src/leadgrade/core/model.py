@@ -552,14 +552,20 @@ def _semantic_problems(
                 add((*path, "in_list"), f"no named list {name!r} (lists found: {known})")
             elif not list(lists[name]):
                 add((*path, "in_list"), f"the list {name!r} is empty", "warning")
-        texts = [str(v) for k, v in operands.items() if k in ("matches", "equals", "contains")]
-        texts += [str(v) for v in operands.get("in", []) or []]  # type: ignore[attr-defined]
+        texts = [
+            str(v) for k, v in operands.items() if k in ("matches", "equals", "contains", "prefix")
+        ]
+        options = operands.get("in")
+        if isinstance(options, list):
+            texts += [str(v) for v in options]
+        if isinstance(name, str) and name in lists:
+            texts += list(lists[name])
         coded = sorted({w for t in texts for w in lint.coded_words(t)})
         if coded:
             add(
                 path,
-                f"matches on words read as age- or sex-coded ({', '.join(coded)}); "
-                "check this rule with counsel (EEOC guidance on job-ad language)",
+                f"the rule tests for words read as age- or sex-coded ({', '.join(coded)}); "
+                "check it with counsel (EEOC guidance on job-ad language)",
                 "warning",
             )
 
