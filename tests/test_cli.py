@@ -319,3 +319,14 @@ def test_every_command_and_option_has_help_text() -> None:
         for param in command.params:
             if param.name != "help":
                 assert getattr(param, "help", None), f"{name} {param.name} has no help"
+
+
+def test_a_bad_header_stops_without_suggesting_to_skip_rows(workspace: Path, write: Writer) -> None:
+    leads = write("leads.csv", "id\nL1\n")
+    events = write("events.csv", "id,lead,type,occurred_at\ne1,L1,demo.request,2026-09-01\n")
+    result = invoke(
+        "score", "--workspace", workspace, "-m", "employer", "--leads", leads, "--events", events
+    )
+    assert result.exit_code == 2
+    assert f"{events}:1: column 'lead_id': the header has no such column" in result.stderr
+    assert "--skip-bad-rows" not in result.stderr

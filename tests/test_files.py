@@ -32,6 +32,28 @@ def test_leads_columns_become_snake_case_attributes(write: Writer) -> None:
     }
 
 
+def test_json_keys_are_attribute_names_as_csv_headers_are(write: Writer) -> None:
+    leads = write("leads.jsonl", '{"LeadId": "L1", "jobTitle": "VP", "Company Size": 50}\n')
+    assert read_leads(leads, "LeadId") == {
+        "L1": {"lead_id": "L1", "job_title": "VP", "company_size": 50}
+    }
+    events = write(
+        "events.jsonl",
+        '{"id": "e1", "leadId": "L1", "Type": "t", "occurredAt": "2026-09-01", '
+        '"properties": {"assetType": "ebook"}}\n',
+    )
+    (event,) = read_events(events)
+    assert event[1:4] == ("e1", "L1", "t")
+    assert event[5] == {"asset_type": "ebook"}
+
+
+def test_a_bad_file_is_named_without_a_line(tmp_path: Path) -> None:
+    bad = BadRow(str(tmp_path / "leads.txt"), 0, "", "unknown file type; use .csv or .jsonl")
+    assert str(bad) == f"{tmp_path / 'leads.txt'}: unknown file type; use .csv or .jsonl"
+    assert not bad.skippable
+    assert BadRow("x.csv", 7, "id", "is missing").skippable
+
+
 def test_leads_in_json_lines(write: Writer) -> None:
     path = write(
         "leads.jsonl", '{"id": 7, "company_size": 120}\n\n{"id": "8", "email_domain": "x.io"}\n'

@@ -47,6 +47,9 @@ def refusal(field: str, audience: str = "employer", where: bool = False) -> list
         ("grad_year", "graduation year (age proxy)"),
         ("graduationYear", "graduation year (age proxy)"),
         ("years_since_degree", "graduation year (age proxy)"),
+        ("DOBYear", "age"),
+        ("SSNLast4", "government identifiers"),
+        ("medical_history", "disability and health"),
     ],
 )
 def test_protected_fields_are_refused_naming_the_guardrail(field: str, guardrail: str) -> None:
@@ -56,7 +59,7 @@ def test_protected_fields_are_refused_naming_the_guardrail(field: str, guardrail
     assert f"guardrail 'protected attributes never score' ({guardrail})" in errors[0]
 
 
-@pytest.mark.parametrize("field", ["zip", "zip_code", "ZIPCode", "postal_code", "postcode"])
+@pytest.mark.parametrize("field", ["zip", "zip_code", "ZIPCode", "zip5", "postal_code", "postcode"])
 def test_postal_codes_are_refused_for_candidates_only(field: str) -> None:
     errors = refusal(field, audience="candidate")
     assert errors
@@ -104,5 +107,8 @@ def test_ordinary_fields_pass(field: str) -> None:
 def test_words_split_camel_case_and_separators() -> None:
     assert words("dateOfBirth") == ["date", "of", "birth"]
     assert words("Date-of birth") == ["date", "of", "birth"]
-    assert words("ZIPCode") == ["zipcode"]
+    assert words("ZIPCode") == ["zip", "code"]
+    assert words("DOBYear") == ["dob", "year"]
+    assert words("SSNLast4") == ["ssn", "last", "4"]
+    assert words("zip5") == ["zip", "5"]
     assert words("page_views") == ["page", "views"]
