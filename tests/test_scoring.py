@@ -214,3 +214,24 @@ def test_the_crossing_time_is_when_engagement_reaches_the_level(model, events, l
     raw_then = static + decaying * math.exp(-model.decay_rate * (when - state.as_of))
     assert raw_then == pytest.approx(level, rel=1e-9, abs=1e-6)
     assert (raw_now - level) * (decaying) >= -1e-9  # it was heading towards the level
+
+
+@given(models(), event_lists(), st.integers(0, 40))
+def test_a_stored_state_goes_on_as_if_it_never_left(model, events, split) -> None:
+    """Store the state half-way (as JSON, as the engine does), load it, add the rest:
+    the same as keeping it in memory throughout."""
+    import json
+
+    assume(len({e.id for e in events}) == len(events))
+    first, rest = events[:split], events[split:]
+    kept, stored = EngagementState(), EngagementState()
+    for event in first:
+        kept.add(model, event)
+        stored.add(model, event)
+    loaded = EngagementState.from_dict(model, json.loads(json.dumps(stored.to_dict(model))))
+    for event in rest:
+        kept.add(model, event)
+        loaded.add(model, event)
+    at = max((e.at for e in events), default=T0) + DAY
+    assert loaded.as_of == kept.as_of
+    assert loaded.totals(model, at) == kept.totals(model, at)

@@ -265,6 +265,45 @@ class EngagementState:
         self.as_of: float | None = None
         self.rules: dict[int, _RuleState] = {}
 
+    def to_dict(self, model: Model) -> dict[str, object]:
+        """Plain data (JSON-ready) for storing the state with the lead; rules by id."""
+        rules: dict[str, object] = {}
+        for index, state in self.rules.items():
+            rules[model.engagement_rules[index].id] = {
+                "value": state.value,
+                "events": state.events,
+                "recent": [[when, event_id] for when, event_id in state.recent],
+                "windows": {
+                    str(window): [[when, event_id] for when, event_id in items]
+                    for window, items in state.windows.items()
+                },
+            }
+        return {"as_of": self.as_of, "rules": rules}
+
+    @classmethod
+    def from_dict(cls, model: Model, data: Mapping[str, object]) -> EngagementState:
+        """The state :meth:`to_dict` stored, for the same model. A rule the model no longer
+        has is an error: a model change rescores from the event log instead."""
+        state = cls()
+        as_of = data.get("as_of")
+        state.as_of = None if as_of is None else float(as_of)  # type: ignore[arg-type]
+        index = {rule.id: rule.index for rule in model.engagement_rules}
+        rules = data.get("rules", {})
+        assert isinstance(rules, Mapping)
+        for rule_id, stored in rules.items():
+            if rule_id not in index:
+                raise ValueError(f"the stored state has a rule {rule_id!r} the model lacks")
+            state.rules[index[rule_id]] = _RuleState(
+                value=float(stored["value"]),
+                events=int(stored["events"]),
+                recent=[(float(t), str(i)) for t, i in stored["recent"]],
+                windows={
+                    int(w): [(float(t), str(i)) for t, i in items]
+                    for w, items in stored["windows"].items()
+                },
+            )
+        return state
+
     def add(self, model: Model, event: Event) -> tuple[EngagementRule, ...]:
         """Count ``event``; returns the rules it fed."""
         fed = matches_of(model, event)

@@ -1,0 +1,467 @@
+"""The engine: applies the pure core to the store, one transaction a batch (DESIGN §3).
+
+``Engine.ingest`` takes events, drops the ones already stored (an event's id is its
+idempotency key), resolves the person each names (creating people, merging an anonymous
+visitor into the person they turn out to be), files each event under its audiences, and
+rescores the affected leads incrementally from their stored state. A lead whose score
+meets its model's ``mql.when`` becomes an MQL, with a stage-history row; the lifecycle
+changes come back as domain events for notifications and the audit log to subscribe to.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from leadgrade.core import EngagementState, Event, Model, Scorecard
+from leadgrade.core.attributes import enrich
+from leadgrade.core.scoring import assemble, fit_contributions
+from leadgrade.store import Store
+from leadgrade.store.schema import events, identities, leads, people, stage_changes
+
+STAGES = ("lead", "mql", "sal", "sql", "opportunity", "won", "recycled", "disqualified")
+
+
+def _time(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+def _seconds(moment: datetime) -> float:
+    if moment.tzinfo is None:  # SQLite hands back naive datetimes; they are UTC
+        moment = moment.replace(tzinfo=UTC)
+    return moment.timestamp()
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class PersonRef:
+    """How an event names its person: leadgrade's id, an e-mail, an anonymous web id, or
+    an id in another system (``system="bullhorn", external_id="123"``)."""
+
+    person_id: str | None = None
+    email: str | None = None
+    anonymous_id: str | None = None
+    system: str | None = None
+    external_id: str | None = None
+
+    def identities(self) -> list[tuple[str, str]]:
+        """(kind, value) pairs, strongest first."""
+        found = []
+        if self.person_id:
+            found.append(("person", self.person_id))
+        if self.system and self.external_id:
+            found.append((self.system.lower(), self.external_id))
+        if self.email:
+            found.append(("email", self.email.strip().lower()))
+        if self.anonymous_id:
+            found.append(("anonymous", self.anonymous_id))
+        return found
+
+
+@dataclass(frozen=True)
+class EventIn:
+    id: str
+    type: str
+    occurred_at: float  # seconds since the epoch, UTC
+    person: PersonRef
+    audience: str | None = None
+    properties: Mapping[str, object] = field(default_factory=dict)
+    traits: Mapping[str, object] = field(default_factory=dict)  # person attributes to record
+    channel: str | None = None
+    source: str | None = None
+    campaign: str | None = None
+
+
+@dataclass(frozen=True)
+class AudienceRule:
+    """Events of these types (shell patterns: ``job.*``), on pages under these paths, or
+    from these forms, belong to ``audience``."""
+
+    audience: str
+    types: tuple[str, ...] = ()
+    path_prefixes: tuple[str, ...] = ()
+    forms: tuple[str, ...] = ()
+
+    def holds(self, event: EventIn) -> bool:
+        if any(fnmatch.fnmatchcase(event.type, pattern) for pattern in self.types):
+            return True
+        path = event.properties.get("path")
+        if isinstance(path, str) and any(path.startswith(p) for p in self.path_prefixes):
+            return True
+        form = event.properties.get("form")
+        return isinstance(form, str) and form in self.forms
+
+
+@dataclass(frozen=True)
+class AudienceMap:
+    """Which audiences an event feeds: its own ``audience`` if it names one, else every
+    rule that holds, else the defaults. An event can feed several."""
+
+    rules: tuple[AudienceRule, ...] = ()
+    default: tuple[str, ...] = ()
+
+    def audiences_of(self, event: EventIn) -> tuple[str, ...]:
+        if event.audience:
+            return (event.audience,)
+        chosen = tuple(dict.fromkeys(r.audience for r in self.rules if r.holds(event)))
+        return chosen or self.default
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+@dataclass(frozen=True)
+class LeadBecameMQL:
+    lead_id: str
+    person_id: str
+    audience: str
+    at: float
+    score: float
+    grade: str
+
+
+@dataclass(frozen=True)
+class PeopleMerged:
+    kept: str
+    merged: str
+    at: float
+
+
+DomainEvent = LeadBecameMQL | PeopleMerged
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    leads_scored: int = 0
+    domain_events: list[DomainEvent] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------------- engine
+
+
+class Engine:
+    def __init__(self, store: Store, models: Mapping[str, Model], audiences: AudienceMap) -> None:
+        self.store = store
+        self.models = dict(models)
+        self.audiences = audiences
+
+    def ingest(self, batch: Sequence[EventIn], now: float) -> IngestResult:
+        """Store and score ``batch`` in one transaction; replays change nothing."""
+        result = IngestResult()
+        with self.store.transaction() as conn:
+            fresh = self._new_events(conn, batch)
+            result.duplicates = len(batch) - len(fresh)
+            if not fresh:
+                return result
+            owners = self._resolve_people(conn, fresh, now, result)
+            rows: list[dict[str, Any]] = []
+            for event in fresh:
+                rows.append(
+                    {
+                        "id": event.id,
+                        "person_id": owners[event.id],
+                        "type": event.type,
+                        "occurred_at": _time(event.occurred_at),
+                        "received_at": _time(now),
+                        "audiences": [
+                            a for a in self.audiences.audiences_of(event) if a in self.models
+                        ],
+                        "properties": dict(event.properties),
+                        "channel": event.channel,
+                        "source": event.source,
+                        "campaign": event.campaign,
+                    }
+                )
+            inserted = self._insert_events(conn, rows)
+            result.accepted = len(inserted)
+            result.duplicates = len(batch) - len(inserted)
+            touched: dict[tuple[str, str], list[Event]] = {}
+            for row in rows:
+                if row["id"] not in inserted:
+                    continue
+                for audience in row["audiences"]:
+                    touched.setdefault((row["person_id"], audience), []).append(_core_event(row))
+            for (person_id, audience), new in touched.items():
+                self._score(conn, person_id, audience, new, now, result)
+                result.leads_scored += 1
+        return result
+
+    # -- idempotency
+
+    def _new_events(self, conn: sa.Connection, batch: Sequence[EventIn]) -> list[EventIn]:
+        """The events of ``batch`` not stored yet, each id once (the first wins)."""
+        unique = list({event.id: event for event in reversed(batch)}.values())[::-1]
+        known: set[str] = set()
+        ids = [event.id for event in unique]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            known.update(conn.scalars(sa.select(events.c.id).where(events.c.id.in_(chunk))))
+        return [event for event in unique if event.id not in known]
+
+    def _insert_events(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> set[str]:
+        """Insert, skipping ids another writer stored meanwhile; returns the ids inserted."""
+        if self.store.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
+        statement = insert(events).on_conflict_do_nothing(index_elements=["id"])
+        inserted: set[str] = set()
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            inserted.update(conn.scalars(statement.returning(events.c.id), chunk))
+        return inserted
+
+    # -- identity
+
+    def _resolve_people(
+        self, conn: sa.Connection, batch: Sequence[EventIn], now: float, result: IngestResult
+    ) -> dict[str, str]:
+        """Event id → person id, creating people and identities as events name them, and
+        merging two people when one event names both (an anonymous visitor who fills in a
+        form with their e-mail). Identities are looked up for the whole batch at once."""
+        known = self._known_identities(conn, batch)
+        traits: dict[str, dict[str, object]] = {}
+        owners: dict[str, str] = {}
+        for event in batch:
+            names = event.person.identities()
+            if not names:
+                raise ValueError(f"event {event.id!r} names no person")
+            found = [known.get(name) for name in names]
+            persons = list(dict.fromkeys(p for p in found if p is not None))
+            if not persons:
+                person = self._create_person(conn, now)
+            else:
+                person = persons[0]  # the strongest identity wins
+                for other in persons[1:]:
+                    self._merge(conn, keep=person, merge=other, now=now)
+                    result.domain_events.append(PeopleMerged(person, other, now))
+                    known = {k: person if v == other else v for k, v in known.items()}
+                    traits[person] = {**traits.pop(other, {}), **traits.get(person, {})}
+            for name, owner in zip(names, found, strict=True):
+                if owner is None and name[0] != "person":
+                    conn.execute(
+                        sa.insert(identities).values(kind=name[0], value=name[1], person_id=person)
+                    )
+                known[name] = person
+            update = dict(event.traits)
+            if event.person.email:
+                update.setdefault("email", event.person.email.strip().lower())
+            if update:
+                traits.setdefault(person, {}).update(update)
+            owners[event.id] = person
+        for person, update in traits.items():
+            self._record_traits(conn, person, update, now)
+        return owners
+
+    def _known_identities(
+        self, conn: sa.Connection, batch: Sequence[EventIn]
+    ) -> dict[tuple[str, str], str]:
+        names = {name for event in batch for name in event.person.identities()}
+        values = sorted({value for kind, value in names if kind != "person"})
+        known: dict[tuple[str, str], str] = {}
+        for start in range(0, len(values), 500):
+            rows = conn.execute(
+                sa.select(identities.c.kind, identities.c.value, identities.c.person_id).where(
+                    identities.c.value.in_(values[start : start + 500])
+                )
+            )
+            known.update({(kind, value): person for kind, value, person in rows})
+        ids = sorted(value for kind, value in names if kind == "person")
+        for start in range(0, len(ids), 500):
+            found = conn.scalars(
+                sa.select(people.c.id).where(people.c.id.in_(ids[start : start + 500]))
+            )
+            known.update({("person", person): person for person in found})
+        return {name: person for name, person in known.items() if name in names}
+
+    def _create_person(self, conn: sa.Connection, now: float) -> str:
+        person = str(uuid.uuid4())
+        conn.execute(
+            sa.insert(people).values(
+                id=person, attributes={}, created_at=_time(now), updated_at=_time(now)
+            )
+        )
+        return person
+
+    def _record_traits(
+        self, conn: sa.Connection, person: str, update: Mapping[str, object], now: float
+    ) -> None:
+        current = conn.scalar(sa.select(people.c.attributes).where(people.c.id == person)) or {}
+        updated = {**current, **update}
+        if updated != current:
+            conn.execute(
+                sa.update(people)
+                .where(people.c.id == person)
+                .values(attributes=updated, updated_at=_time(now))
+            )
+
+    def _merge(self, conn: sa.Connection, keep: str, merge: str, now: float) -> None:
+        """Fold person ``merge`` into ``keep``: identities, attributes, events; their leads
+        are rescored from the whole event history, so earlier events count."""
+        kept_attrs = conn.scalar(sa.select(people.c.attributes).where(people.c.id == keep)) or {}
+        merged_attrs = conn.scalar(sa.select(people.c.attributes).where(people.c.id == merge)) or {}
+        conn.execute(
+            sa.update(people)
+            .where(people.c.id == keep)
+            .values(attributes={**merged_attrs, **kept_attrs}, updated_at=_time(now))
+        )
+        conn.execute(
+            sa.update(identities).where(identities.c.person_id == merge).values(person_id=keep)
+        )
+        conn.execute(sa.update(events).where(events.c.person_id == merge).values(person_id=keep))
+        merged_leads = conn.execute(
+            sa.select(leads.c.id, leads.c.audience).where(leads.c.person_id == merge)
+        ).all()
+        for lead_id, _audience in merged_leads:
+            conn.execute(sa.delete(stage_changes).where(stage_changes.c.lead_id == lead_id))
+            conn.execute(sa.delete(leads).where(leads.c.id == lead_id))
+        conn.execute(
+            sa.update(people)
+            .where(people.c.id == merge)
+            .values(merged_into=keep, attributes={}, updated_at=_time(now))
+        )
+        for _lead_id, audience in merged_leads:
+            if audience in self.models:
+                self._rescore_from_history(conn, keep, audience, now)
+
+    # -- scoring
+
+    def _score(
+        self,
+        conn: sa.Connection,
+        person: str,
+        audience: str,
+        new: list[Event],
+        now: float,
+        result: IngestResult,
+    ) -> None:
+        model = self.models[audience]
+        lead = self._lead_for_update(conn, person, audience)
+        if lead is None or lead.model_digest != model.digest:
+            state = self._history_state(conn, person, audience, model)  # includes ``new``
+        else:
+            state = EngagementState.from_dict(model, lead.state)
+            for event in new:
+                state.add(model, event)
+        self._save(conn, person, audience, model, state, now, result, lead)
+
+    def _rescore_from_history(
+        self, conn: sa.Connection, person: str, audience: str, now: float
+    ) -> None:
+        model = self.models[audience]
+        state = self._history_state(conn, person, audience, model)
+        lead = self._lead_for_update(conn, person, audience)
+        self._save(conn, person, audience, model, state, now, IngestResult(), lead)
+
+    def _history_state(
+        self, conn: sa.Connection, person: str, audience: str, model: Model
+    ) -> EngagementState:
+        state = EngagementState()
+        rows = conn.execute(
+            sa.select(
+                events.c.id,
+                events.c.type,
+                events.c.occurred_at,
+                events.c.properties,
+                events.c.audiences,
+            ).where(events.c.person_id == person)
+        ).all()
+        for row in rows:
+            if audience in row.audiences:
+                state.add(model, Event(row.id, row.type, _seconds(row.occurred_at), row.properties))
+        return state
+
+    def _lead_for_update(
+        self, conn: sa.Connection, person: str, audience: str
+    ) -> sa.Row[Any] | None:
+        query = sa.select(leads).where(leads.c.person_id == person, leads.c.audience == audience)
+        if self.store.dialect == "postgresql":
+            query = query.with_for_update()  # concurrent events of one lead lose nothing
+        return conn.execute(query).one_or_none()
+
+    def _save(
+        self,
+        conn: sa.Connection,
+        person: str,
+        audience: str,
+        model: Model,
+        state: EngagementState,
+        now: float,
+        result: IngestResult,
+        lead: sa.Row[Any] | None,
+    ) -> None:
+        attributes = enrich(
+            conn.scalar(sa.select(people.c.attributes).where(people.c.id == person)) or {}
+        )
+        at = max(now, state.as_of or now)
+        card: Scorecard = assemble(
+            model, fit_contributions(model, attributes), state.totals(model, at), at
+        )
+        values = {
+            "fit": card.fit,
+            "engagement": card.engagement,
+            "engagement_as_of": _time(at),
+            "score": card.score,
+            "grade": card.grade,
+            "state": state.to_dict(model),
+            "model_digest": model.digest,
+            "updated_at": _time(now),
+        }
+        if lead is None:
+            lead_id, stage = str(uuid.uuid4()), "lead"
+            conn.execute(
+                sa.insert(leads).values(
+                    id=lead_id,
+                    person_id=person,
+                    audience=audience,
+                    stage=stage,
+                    created_at=_time(now),
+                    **values,
+                )
+            )
+            conn.execute(
+                sa.insert(stage_changes).values(
+                    lead_id=lead_id,
+                    at=_time(now),
+                    from_stage=None,
+                    to_stage="lead",
+                    actor="engine",
+                    reason="first event",
+                )
+            )
+        else:
+            lead_id, stage = lead.id, lead.stage
+            conn.execute(sa.update(leads).where(leads.c.id == lead_id).values(**values))
+        if card.mql and stage in ("lead", "recycled"):
+            conn.execute(sa.update(leads).where(leads.c.id == lead_id).values(stage="mql"))
+            conn.execute(
+                sa.insert(stage_changes).values(
+                    lead_id=lead_id,
+                    at=_time(now),
+                    from_stage=stage,
+                    to_stage="mql",
+                    actor="engine",
+                    reason=f"score {card.score:.2f}, grade {card.grade}: {model.mql.describe()}",
+                )
+            )
+            result.domain_events.append(
+                LeadBecameMQL(lead_id, person, audience, now, card.score, card.grade)
+            )
+
+
+def _core_event(row: Mapping[str, object]) -> Event:
+    occurred = row["occurred_at"]
+    assert isinstance(occurred, datetime)
+    properties = row["properties"]
+    assert isinstance(properties, Mapping)
+    return Event(str(row["id"]), str(row["type"]), _seconds(occurred), properties)

@@ -1,0 +1,101 @@
+"""The store's tables (SQLAlchemy Core). Migrations in ``migrations/`` create them; this
+module is what the code queries through. Times are timezone-aware UTC datetimes."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+Time = sa.DateTime(timezone=True)
+
+people = sa.Table(
+    "people",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("attributes", sa.JSON, nullable=False),
+    sa.Column("merged_into", sa.String(36), sa.ForeignKey("people.id"), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+# How events name a person: ("email", "ana@acme.com"), ("anonymous", "a-81f"),
+# ("bullhorn", "123"), ("person", "<id>"). One person, many identities.
+identities = sa.Table(
+    "identities",
+    metadata,
+    sa.Column("kind", sa.String(40), primary_key=True),
+    sa.Column("value", sa.String(320), primary_key=True),
+    sa.Column("person_id", sa.String(36), sa.ForeignKey("people.id"), nullable=False, index=True),
+)
+
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),  # the idempotency key
+    sa.Column("person_id", sa.String(36), sa.ForeignKey("people.id"), nullable=False, index=True),
+    sa.Column("type", sa.String(100), nullable=False),
+    sa.Column("occurred_at", Time, nullable=False),
+    sa.Column("received_at", Time, nullable=False),
+    sa.Column("audiences", sa.JSON, nullable=False),
+    sa.Column("properties", sa.JSON, nullable=False),
+    sa.Column("channel", sa.String(200)),
+    sa.Column("source", sa.String(200)),
+    sa.Column("campaign", sa.String(200)),
+)
+
+leads = sa.Table(
+    "leads",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("person_id", sa.String(36), sa.ForeignKey("people.id"), nullable=False),
+    sa.Column("audience", sa.String(40), nullable=False),
+    sa.Column("fit", sa.Double, nullable=False),
+    # Engagement is stored as a value and the time it is valued at; reading it later is a
+    # multiplication (DESIGN §6), so nothing rewrites leads as time passes.
+    sa.Column("engagement", sa.Double, nullable=False),
+    sa.Column("engagement_as_of", Time, nullable=True),
+    sa.Column("score", sa.Double, nullable=False),
+    sa.Column("grade", sa.String(2), nullable=False),
+    sa.Column("stage", sa.String(20), nullable=False),
+    sa.Column("state", sa.JSON, nullable=False),  # the incremental EngagementState
+    sa.Column("model_digest", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(200), nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.UniqueConstraint("person_id", "audience"),
+    sa.Index(None, "audience", "stage"),
+    sa.Index(None, "audience", "score"),
+)
+
+stage_changes = sa.Table(
+    "stage_changes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("lead_id", sa.String(36), sa.ForeignKey("leads.id"), nullable=False, index=True),
+    sa.Column("at", Time, nullable=False),
+    sa.Column("from_stage", sa.String(20), nullable=True),
+    sa.Column("to_stage", sa.String(20), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("audience", sa.String(40), nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("status", sa.String(10), nullable=False),  # draft, active, shadow, retired
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("activated_at", Time, nullable=True),
+    sa.UniqueConstraint("audience", "digest"),
+)
