@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, settings
 
 from leadgrade.core import Model, parse_model
 from leadgrade.workspace import TEMPLATE, read_lists
+from tests.stores import store  # noqa: F401  (the store fixture: SQLite and PostgreSQL)
 
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=150

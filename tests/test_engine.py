@@ -19,19 +19,22 @@ from leadgrade.engine import (
 from leadgrade.store import Store
 from leadgrade.store.schema import events, leads, people, stage_changes
 from tests.conftest import DAY, T0
-from tests.stores import store  # noqa: F401  (the fixture)
 
 AUDIENCES = AudienceMap(
     rules=(
-        AudienceRule("candidate", types=("job.*", "assessment.*"), path_prefixes=("/jobs",),
-                     forms=("talent_community",)),
+        AudienceRule(
+            "candidate",
+            types=("job.*", "assessment.*"),
+            path_prefixes=("/jobs",),
+            forms=("talent_community",),
+        ),
     ),
     default=("employer",),
 )
 
 
 @pytest.fixture
-def engine(store: Store, shipped_models) -> Engine:  # noqa: F811
+def engine(store: Store, shipped_models) -> Engine:
     return Engine(store, shipped_models, AUDIENCES)
 
 
@@ -61,7 +64,7 @@ def test_a_replay_changes_nothing(engine: Engine) -> None:
     batch = [view(f"e{i}", T0 + i * 3600) for i in range(5)]
     engine.ingest(batch, now=T0 + DAY)
     before = lead_rows(engine)
-    again = engine.ingest(batch + [batch[0]], now=T0 + DAY)
+    again = engine.ingest([*batch, batch[0]], now=T0 + DAY)
     assert (again.accepted, again.duplicates) == (0, 6)
     assert lead_rows(engine) == before
 
@@ -69,16 +72,27 @@ def test_a_replay_changes_nothing(engine: Engine) -> None:
 def test_ten_thousand_events_twice_shuffled_leave_every_score_identical(engine: Engine) -> None:
     """Done-when of the engine issue: post 10,000 events, then the same shuffled: no change."""
     rng = random.Random(7)
-    kinds = [("web.page_view", {"path": "/pricing"}), ("web.page_view", {"path": "/services/x"}),
-             ("content.download", {"asset_type": "salary_guide"}), ("email.click", {}),
-             ("form.submit", {"form": "consultation"}), ("job.apply", {}),
-             ("web.page_view", {"path": "/jobs/12"})]
+    kinds = [
+        ("web.page_view", {"path": "/pricing"}),
+        ("web.page_view", {"path": "/services/x"}),
+        ("content.download", {"asset_type": "salary_guide"}),
+        ("email.click", {}),
+        ("form.submit", {"form": "consultation"}),
+        ("job.apply", {}),
+        ("web.page_view", {"path": "/jobs/12"}),
+    ]
     batch = []
     for n in range(10_000):
         kind, props = rng.choice(kinds)
-        batch.append(EventIn(f"ev{n}", kind, T0 + rng.uniform(0, 90 * DAY),
-                             PersonRef(email=f"p{rng.randrange(300)}@corp{rng.randrange(40)}.com"),
-                             properties=props))
+        batch.append(
+            EventIn(
+                f"ev{n}",
+                kind,
+                T0 + rng.uniform(0, 90 * DAY),
+                PersonRef(email=f"p{rng.randrange(300)}@corp{rng.randrange(40)}.com"),
+                properties=props,
+            )
+        )
     now = T0 + 91 * DAY
     for start in range(0, len(batch), 1000):
         engine.ingest(batch[start : start + 1000], now=now)
@@ -94,12 +108,17 @@ def test_ten_thousand_events_twice_shuffled_leave_every_score_identical(engine: 
 
 
 def test_out_of_order_events_score_as_in_order_ones(
-    store: Store, shipped_models  # noqa: F811
+    store: Store,
+    shipped_models,
 ) -> None:
     rng = random.Random(3)
     batch = [view(f"e{i}", T0 + rng.uniform(0, 60 * DAY)) for i in range(40)]
-    batch += [EventIn(f"d{i}", "demo.request", T0 + rng.uniform(0, 60 * DAY),
-                      PersonRef(email="ana@acme.com")) for i in range(3)]
+    batch += [
+        EventIn(
+            f"d{i}", "demo.request", T0 + rng.uniform(0, 60 * DAY), PersonRef(email="ana@acme.com")
+        )
+        for i in range(3)
+    ]
     ordered = sorted(batch, key=lambda e: e.occurred_at)
     shuffled = list(batch)
     rng.shuffle(shuffled)
@@ -112,18 +131,25 @@ def test_out_of_order_events_score_as_in_order_ones(
         late.ingest([event], now=now)
     (a,), (b,) = lead_rows(in_order), lead_rows(late)
     assert b.score == pytest.approx(a.score, rel=1e-12)
-    expected = score(shipped_models["employer"], {"email": "ana@acme.com"},
-                     [Event(e.id, e.type, e.occurred_at, e.properties) for e in batch], now)
+    expected = score(
+        shipped_models["employer"],
+        {"email": "ana@acme.com"},
+        [Event(e.id, e.type, e.occurred_at, e.properties) for e in batch],
+        now,
+    )
     assert b.score == pytest.approx(expected.score, rel=1e-12)
 
 
 def test_audiences_follow_the_mapping_and_an_event_names_its_own(engine: Engine) -> None:
-    engine.ingest([
-        EventIn("a", "job.apply", T0, PersonRef(email="cy@mail.com")),
-        view("b", T0, email="cy@mail.com", path="/jobs/12"),
-        view("c", T0, email="cy@mail.com", path="/pricing"),
-        EventIn("d", "email.click", T0, PersonRef(email="cy@mail.com"), audience="candidate"),
-    ], now=T0)
+    engine.ingest(
+        [
+            EventIn("a", "job.apply", T0, PersonRef(email="cy@mail.com")),
+            view("b", T0, email="cy@mail.com", path="/jobs/12"),
+            view("c", T0, email="cy@mail.com", path="/pricing"),
+            EventIn("d", "email.click", T0, PersonRef(email="cy@mail.com"), audience="candidate"),
+        ],
+        now=T0,
+    )
     with engine.store.engine.connect() as conn:
         filed = dict(conn.execute(sa.select(events.c.id, events.c.audiences)).all())
     assert filed == {"a": ["candidate"], "b": ["candidate"], "c": ["employer"], "d": ["candidate"]}
@@ -131,22 +157,51 @@ def test_audiences_follow_the_mapping_and_an_event_names_its_own(engine: Engine)
 
 
 def test_anonymous_activity_counts_once_the_visitor_identifies(engine: Engine) -> None:
-    anonymous = [EventIn(f"v{i}", "web.page_view", T0 + i * 60, PersonRef(anonymous_id="anon-7"),
-                         properties={"path": "/pricing"}) for i in range(3)]
+    anonymous = [
+        EventIn(
+            f"v{i}",
+            "web.page_view",
+            T0 + i * 60,
+            PersonRef(anonymous_id="anon-7"),
+            properties={"path": "/pricing"},
+        )
+        for i in range(3)
+    ]
     engine.ingest(anonymous, now=T0 + 600)
-    engine.ingest([EventIn("d1", "demo.request", T0 + 900, PersonRef(email="bo@acme.com"),
-                           traits={"job_title": "VP Talent"})], now=T0 + 900)
-    identify = EventIn("f1", "form.submit", T0 + 1000,
-                       PersonRef(email="bo@acme.com", anonymous_id="anon-7"),
-                       properties={"form": "newsletter"})
+    engine.ingest(
+        [
+            EventIn(
+                "d1",
+                "demo.request",
+                T0 + 900,
+                PersonRef(email="bo@acme.com"),
+                traits={"job_title": "VP Talent"},
+            )
+        ],
+        now=T0 + 900,
+    )
+    identify = EventIn(
+        "f1",
+        "form.submit",
+        T0 + 1000,
+        PersonRef(email="bo@acme.com", anonymous_id="anon-7"),
+        properties={"form": "newsletter"},
+    )
     result = engine.ingest([identify], now=T0 + 1000)
     assert [type(e) for e in result.domain_events] == [PeopleMerged]
     (lead,) = lead_rows(engine)
     model = engine.models["employer"]
-    assert lead.engagement == pytest.approx(score(model, {}, [
-        *(Event(e.id, e.type, e.occurred_at, e.properties) for e in anonymous),
-        Event("d1", "demo.request", T0 + 900),
-    ], T0 + 1000).engagement)
+    assert lead.engagement == pytest.approx(
+        score(
+            model,
+            {},
+            [
+                *(Event(e.id, e.type, e.occurred_at, e.properties) for e in anonymous),
+                Event("d1", "demo.request", T0 + 900),
+            ],
+            T0 + 1000,
+        ).engagement
+    )
     assert lead.fit == 20  # the identified person's title, kept through the merge
     with engine.store.engine.connect() as conn:
         owners = set(conn.scalars(sa.select(events.c.person_id)))
@@ -156,8 +211,10 @@ def test_anonymous_activity_counts_once_the_visitor_identifies(engine: Engine) -
 def test_a_lead_becomes_an_mql_once_with_a_history_row(engine: Engine) -> None:
     ref = PersonRef(email="vp@acme.com")
     traits = {"job_title": "VP Talent Acquisition", "company_size": "800", "industry": "Software"}
-    first = engine.ingest([EventIn("t", "form.submit", T0, ref, traits=traits,
-                                   properties={"form": "consultation"})], now=T0)
+    first = engine.ingest(
+        [EventIn("t", "form.submit", T0, ref, traits=traits, properties={"form": "consultation"})],
+        now=T0,
+    )
     assert [type(e) for e in first.domain_events] == [LeadBecameMQL]
     became = first.domain_events[0]
     assert isinstance(became, LeadBecameMQL)

@@ -3,10 +3,9 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from leadgrade.store import Store, schema
-from tests.stores import store  # noqa: F401  (the fixture)
 
 
-def test_opening_a_store_applies_every_migration(store: Store) -> None:  # noqa: F811
+def test_opening_a_store_applies_every_migration(store: Store) -> None:
     assert store.revision() == Store.head() == "0001"
     names = set(sa.inspect(store.engine).get_table_names())
     assert set(schema.metadata.tables) <= names
@@ -15,13 +14,12 @@ def test_opening_a_store_applies_every_migration(store: Store) -> None:  # noqa:
 
 
 def test_sqlite_runs_in_wal_mode(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    store = Store.open(f"sqlite:///{tmp_path / 'x.db'}")
-    with store.engine.connect() as conn:
+    opened = Store.open(f"sqlite:///{tmp_path / 'x.db'}")
+    with opened.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-    store.close()
+    opened.close()
 
 
 def test_a_memory_store_is_migrated() -> None:
-    store = Store.memory()
-    assert store.revision() == "0001"
+    assert Store.memory().revision() == "0001"

@@ -13,7 +13,12 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from leadgrade.core import Model, Problem, check_model, parse_model
+from leadgrade.engine import AudienceMap, AudienceRule, Engine
+from leadgrade.settings import Settings, database_url, get_settings
+from leadgrade.store import Store
 
 CONFIG_NAME = "leadgrade.toml"
 TEMPLATE = resources.files("leadgrade") / "data" / "workspace"
@@ -50,18 +55,43 @@ class Workspace:
     def lists_dir(self) -> Path:
         return self.root / "lists"
 
-    def config(self) -> dict[str, object]:
+    def settings(self) -> Settings:
+        """``leadgrade.toml`` with the environment's overrides."""
         try:
-            return tomllib.loads(self.config_path.read_text(encoding="utf-8"))
+            return get_settings(self.config_path)
         except tomllib.TOMLDecodeError as exc:
             raise WorkspaceError(f"{self.config_path}: not valid TOML: {exc}") from None
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise WorkspaceError(f"{self.config_path}: {problems}") from None
 
     def audiences(self) -> dict[str, Path]:
         """Audience name → model file, from the ``[audiences]`` table."""
-        table = self.config().get("audiences", {})
-        if not isinstance(table, dict):
-            raise WorkspaceError(f"{self.config_path}: [audiences] must be a table")
-        return {str(name): self.root / str(path) for name, path in table.items()}
+        return {name: self.root / path for name, path in self.settings().audiences.items()}
+
+    def models(self) -> dict[str, Model]:
+        lists = self.lists()
+        return {name: load_model(path, lists) for name, path in self.audiences().items()}
+
+    def database_url(self) -> str:
+        return database_url(self.settings(), self.root)
+
+    def open_store(self, url: str | None = None) -> Store:
+        """The workspace's store (or the one at ``url``), migrated to the newest tables."""
+        return Store.open(url or self.database_url())
+
+    def audience_map(self) -> AudienceMap:
+        events = self.settings().events
+        rules = tuple(
+            AudienceRule(r.audience, tuple(r.types), tuple(r.path_prefixes), tuple(r.forms))
+            for r in events.rules
+        )
+        return AudienceMap(rules, tuple(events.default))
+
+    def engine(self, url: str | None = None) -> Engine:
+        return Engine(self.open_store(url), self.models(), self.audience_map())
 
     def lists(self) -> dict[str, tuple[str, ...]]:
         return read_lists(self.lists_dir)

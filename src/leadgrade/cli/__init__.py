@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from leadgrade.cli import model_cmds, score_cmd, workspace_cmds
+from leadgrade.cli import engine_cmds, model_cmds, score_cmd, workspace_cmds
 
 app = typer.Typer(
     name="leadgrade",
@@ -17,6 +17,7 @@ app = typer.Typer(
 workspace_cmds.register(app)
 model_cmds.register(app)
 score_cmd.register(app)
+engine_cmds.register(app)
 
 
 def main() -> None:

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from leadgrade.cli import app
+from leadgrade.settings import get_settings
+from tests.conftest import Writer
+
+runner = CliRunner()
+
+EVENTS = (
+    "id,type,occurred_at,email,anonymous_id,path,form,traits\n"
+    "v1,web.page_view,2026-11-20T10:00:00Z,,anon-1,/pricing,,\n"
+    "v2,web.page_view,2026-11-20T10:05:00Z,,anon-1,/pricing/rpo,,\n"
+    "f1,form.submit,2026-11-20T10:10:00Z,vp@acme.com,anon-1,,consultation,"
+    '"{""job_title"": ""VP Talent"", ""company_size"": 800}"\n'
+    'j1,job.apply,2026-11-21T09:00:00Z,cy@mail.com,,,,"{""job_category"": ""Nursing""}"\n'
+)
+
+
+def invoke(*args: str | Path) -> object:
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture
+def workspace(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.delenv("LEADGRADE_DATABASE_URL", raising=False)
+    result = invoke("init", "firm")
+    assert result.exit_code == 0, result.output
+    assert (in_tmp / "firm" / "leadgrade.db").is_file()  # init makes the store
+    return in_tmp / "firm"
+
+
+def test_ingest_then_list_leads(workspace: Path, write: Writer) -> None:
+    events = write("events.csv", EVENTS)
+    first = invoke("ingest", "--workspace", workspace, events)
+    assert first.exit_code == 0, first.output
+    assert "4 events stored, 0 replays ignored, 1 new MQL" in first.stderr
+    again = invoke("ingest", "--workspace", workspace, events)
+    assert "0 events stored, 4 replays ignored, 0 new MQLs" in again.stderr
+    listed = invoke("leads", "--workspace", workspace, "-f", "jsonl")
+    records = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(r["email"], r["audience"], r["stage"]) for r in records] == [
+        ("vp@acme.com", "employer", "mql"),
+        ("cy@mail.com", "candidate", "lead"),
+    ]
+    assert records[0]["fit"] == 35  # VP 12 + talent 8 + size 15: the traits of the form
+    mqls = invoke("leads", "--workspace", workspace, "--stage", "mql", "-f", "csv")
+    assert mqls.stdout.count("\n") == 2  # the header and one lead
+    assert "vp@acme.com" in invoke("leads", "--workspace", workspace).stdout
+
+
+def test_a_bad_row_stops_the_import_with_its_line(workspace: Path, write: Writer) -> None:
+    events = write("events.csv", "id,type,occurred_at,email\ne1,web.page_view,2026-11-20,\n")
+    result = invoke("ingest", "--workspace", workspace, events)
+    assert result.exit_code == 2
+    assert f"{events}:2: column 'email': the event names no person" in result.stderr
+    skipped = invoke("ingest", "--workspace", workspace, "--skip-bad-rows", events)
+    assert skipped.exit_code == 0
+    assert "1 bad row skipped" in skipped.stderr
+
+
+def test_a_bad_stage_is_refused(workspace: Path) -> None:
+    result = invoke("leads", "--workspace", workspace, "--stage", "hot")
+    assert result.exit_code == 2
+    assert "'hot' is not a stage" in result.stderr
+
+
+def test_settings_come_from_the_file_and_the_environment(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = get_settings(workspace / "leadgrade.toml")
+    assert settings.database.url == "sqlite:///leadgrade.db"
+    assert settings.events.rules[0].audience == "candidate"
+    monkeypatch.setenv("LEADGRADE_DATABASE_URL", "sqlite:///other.db")
+    monkeypatch.setenv("LEADGRADE_WORKSPACE_NAME", "Env Staffing")
+    settings = get_settings(workspace / "leadgrade.toml")
+    assert settings.database.url == "sqlite:///other.db"
+    assert settings.workspace.name == "Env Staffing"
