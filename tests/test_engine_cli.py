@@ -81,3 +81,79 @@ def test_settings_come_from_the_file_and_the_environment(
     settings = get_settings(workspace / "leadgrade.toml")
     assert settings.database.url == "sqlite:///other.db"
     assert settings.workspace.name == "Env Staffing"
+
+
+def test_keys_create_list_revoke(workspace: Path) -> None:
+    created = invoke(
+        "keys", "create", "--workspace", workspace, "--name", "site", "--scope", "ingest"
+    )
+    assert created.exit_code == 0, created.output
+    secret = created.stdout.strip()
+    assert secret.startswith("lg_")
+    key_id = secret.split("_")[1]
+    listed = invoke("keys", "list", "--workspace", workspace)
+    assert f"{key_id}\tsite\tingest\tactive" in listed.stdout
+    assert secret.split("_", 2)[2] not in listed.stdout  # secrets are never shown again
+    assert invoke("keys", "revoke", "--workspace", workspace, key_id).exit_code == 0
+    assert "revoked" in invoke("keys", "list", "--workspace", workspace).stdout
+    again = invoke("keys", "revoke", "--workspace", workspace, key_id)
+    assert again.exit_code == 2
+    bad = invoke("keys", "create", "--workspace", workspace, "--name", "x", "--scope", "root")
+    assert bad.exit_code == 2
+    assert "scopes must be some of" in bad.stderr
+
+
+def test_serve_answers_over_http(workspace: Path) -> None:
+    """The real server on a loopback port: an event in, its lead out."""
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx2 as httpx
+
+    secret = invoke(
+        "keys", "create", "--workspace", workspace, "--name", "t", "--scope", "admin"
+    ).stdout.strip()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "leadgrade",
+            "serve",
+            "--workspace",
+            str(workspace),
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        headers = {"Authorization": f"Bearer {secret}"}
+        posted = httpx.post(
+            f"{base}/v1/events",
+            headers=headers,
+            json={
+                "id": "h1",
+                "type": "demo.request",
+                "occurred_at": "2026-11-20T10:00:00Z",
+                "email": "dee@acme.com",
+            },
+        )
+        assert posted.json() == {"accepted": 1, "duplicates": 0}
+        items = httpx.get(f"{base}/v1/leads", headers=headers).json()["items"]
+        assert [(i["email"], i["audience"]) for i in items] == [("dee@acme.com", "employer")]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -17,11 +17,12 @@ from rich.table import Table
 from leadgrade.batch.files import BadRow
 from leadgrade.batch.score import counted
 from leadgrade.cli.common import Format, FormatOption, fail, iso, stderr
-from leadgrade.core import EngagementState, ModelError
-from leadgrade.core.attributes import enrich
+from leadgrade.core import ModelError
 from leadgrade.engine import STAGES, Engine, EventIn
 from leadgrade.ingest_files import read_event_inputs
-from leadgrade.store.schema import leads, people
+from leadgrade.keys import SCOPES, create_key, revoke
+from leadgrade.leads import find_leads
+from leadgrade.store.schema import api_keys
 from leadgrade.workspace import Workspace, WorkspaceError
 
 WorkspaceOption = Annotated[
@@ -43,6 +44,8 @@ DatabaseOption = Annotated[
 def register(app: typer.Typer) -> None:
     app.command("ingest")(ingest)
     app.command("leads")(list_leads)
+    app.command("serve")(serve)
+    app.add_typer(keys_app, name="keys")
 
 
 def _engine(workspace: Path | None, db: str | None) -> Engine:
@@ -134,61 +137,21 @@ def list_leads(
         fail(f"--stage {stage!r} is not a stage; use one of {', '.join(STAGES)}")
     engine = _engine(workspace, db)
     now = datetime.now(UTC).timestamp()
-    query = sa.select(leads, people.c.attributes).join(people, people.c.id == leads.c.person_id)
-    if audience is not None:
-        query = query.where(leads.c.audience == audience)
-    if stage is not None:
-        query = query.where(leads.c.stage == stage)
-    records: list[dict[str, object]] = []
     with engine.store.engine.connect() as conn:
-        for row in conn.execute(query):
-            model = engine.models.get(row.audience)
-            if model is None:
-                continue
-            state = (
-                EngagementState.from_dict(model, row.state)
-                if row.model_digest == model.digest
-                else None
-            )
-            attributes = enrich(row.attributes)
-            if state is None:
-                card_score, card_grade, fit, engagement = (
-                    row.score,
-                    row.grade,
-                    row.fit,
-                    row.engagement,
-                )
-            else:
-                at = max(now, state.as_of or now)
-                card = state.scorecard(model, attributes, at)
-                card_score, card_grade, fit, engagement = (
-                    card.score,
-                    card.grade,
-                    card.fit,
-                    card.engagement,
-                )
-            if grade is not None and card_grade != grade:
-                continue
-            if min_score is not None and card_score < min_score:
-                continue
-            records.append(
-                {
-                    "id": row.id,
-                    "person_id": row.person_id,
-                    "email": attributes.get("email"),
-                    "audience": row.audience,
-                    "fit": round(fit, 2),
-                    "engagement": round(engagement, 2),
-                    "score": round(card_score, 2),
-                    "grade": card_grade,
-                    "stage": row.stage,
-                    "owner": row.owner,
-                    "updated_at": iso(row.updated_at.replace(tzinfo=UTC).timestamp()),
-                }
-            )
+        found = find_leads(
+            conn,
+            engine.models,
+            now,
+            audience=audience,
+            stage=stage,
+            grade=grade,
+            min_score=min_score,
+        )
     engine.store.close()
-    records.sort(key=lambda r: -float(r["score"]))  # type: ignore[arg-type]
-    records = records[:limit]
+    records = [view.item() | {"updated_at": iso(view.updated_at)} for view in found[:limit]]
+    for record in records:
+        for key in ("fit", "engagement", "score"):
+            record[key] = round(record[key], 2)
     fmt = output_format or Format.table
     if fmt is Format.csv:
         writer = csv.DictWriter(
@@ -213,3 +176,76 @@ def list_leads(
                 )
             )
         Console().print(table)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    workspace: WorkspaceOption = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Run the REST API (OpenAPI at /docs) on the workspace's store."""
+    import uvicorn
+
+    from leadgrade.api import create_app
+
+    engine = _engine(workspace, db)
+    stderr().print(
+        f"leadgrade serving {engine.store.dialect} at http://{host}:{port} "
+        f"(API docs: http://{host}:{port}/docs)",
+        highlight=False,
+    )
+    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+
+
+keys_app = typer.Typer(help="API keys: create, list and revoke.", no_args_is_help=True)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who or what uses the key (shown in audit rows).")],
+    scope: Annotated[
+        list[str],
+        typer.Option("--scope", help=f"A scope the key has: {', '.join(SCOPES)} (repeatable)."),
+    ],
+    workspace: WorkspaceOption = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Create an API key and print it once; only its hash is stored."""
+    engine = _engine(workspace, db)
+    try:
+        with engine.store.transaction() as conn:
+            key, secret = create_key(conn, name, scope, datetime.now(UTC).timestamp())
+    except ValueError as exc:
+        fail(str(exc))
+    stderr().print(
+        f"created key {key.id} ({name}: {', '.join(sorted(key.scopes))}); "
+        "send it as 'Authorization: Bearer <key>':",
+        highlight=False,
+    )
+    print(secret)
+
+
+@keys_app.command("list")
+def keys_list(workspace: WorkspaceOption = None, db: DatabaseOption = None) -> None:
+    """List API keys (never their secrets)."""
+    engine = _engine(workspace, db)
+    with engine.store.engine.connect() as conn:
+        rows = conn.execute(sa.select(api_keys).order_by(api_keys.c.created_at)).all()
+    for row in rows:
+        state = "revoked" if row.revoked_at else "active"
+        print(f"{row.id}\t{row.name}\t{','.join(row.scopes)}\t{state}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    key_id: Annotated[str, typer.Argument(help="The key's id (the part after lg_).")],
+    workspace: WorkspaceOption = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Revoke an API key at once."""
+    engine = _engine(workspace, db)
+    with engine.store.transaction() as conn:
+        if not revoke(conn, key_id, datetime.now(UTC).timestamp()):
+            fail(f"no active key {key_id!r}")
+    stderr().print(f"revoked key {key_id}")

@@ -23,8 +23,8 @@ from rich.table import Table
 
 from leadgrade.batch.vector import Floats, ScoreTable
 from leadgrade.cli.common import iso
-from leadgrade.core import Contribution, Scorecard
-from leadgrade.core.explain import apportion
+from leadgrade.core import Scorecard
+from leadgrade.core.explain import shown
 from leadgrade.core.model import ENGAGEMENT_DIGITS, FIT_LETTERS
 
 COLUMNS = ("id", "audience", "fit", "engagement", "score", "grade", "mql", "reasons")
@@ -162,13 +162,6 @@ def write_csv_file(table: ScoreTable, path: Path, reasons: int) -> None:
         )
     finally:
         con.close()
-
-
-def shown(card: Scorecard) -> list[tuple[Contribution, float]]:
-    """A scorecard's contributions with their shown points."""
-    return list(
-        zip(card.contributions, apportion([c.points for c in card.contributions]), strict=True)
-    )
 
 
 def explanation_record(lead_id: str, card: Scorecard, reasons: int) -> dict[str, object]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from leadgrade.core.scoring import Contribution, Scorecard
+
 
 def apportion(values: Sequence[float], places: int = 2) -> list[float]:
     """``values`` rounded to ``places`` decimals so that they sum exactly to their total
@@ -18,3 +20,9 @@ def apportion(values: Sequence[float], places: int = 2) -> list[float]:
     for i in by_remainder[: max(0, short)]:
         floors[i] += 1
     return [f / scale for f in floors]
+
+
+def shown(card: Scorecard, places: int = 2) -> list[tuple[Contribution, float]]:
+    """A scorecard's contributions with the points to show for each (see :func:`apportion`)."""
+    rounded = apportion([c.points for c in card.contributions], places)
+    return list(zip(card.contributions, rounded, strict=True))

@@ -99,3 +99,15 @@ model_versions = sa.Table(
     sa.Column("activated_at", Time, nullable=True),
     sa.UniqueConstraint("audience", "digest"),
 )
+
+# API keys: only a hash of the secret is kept; the prefix finds the row.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", sa.String(16), primary_key=True),  # the key's public prefix
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("scopes", sa.JSON, nullable=False),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("revoked_at", Time, nullable=True),
+)

@@ -1,0 +1,108 @@
+"""Leads: list, detail with explanation and timeline, and stage moves."""
+
+from __future__ import annotations
+
+import base64
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+
+from leadgrade.api.deps import EngineDep, NowDep, ReadKey, WriteKey
+from leadgrade.api.schemas import LeadPage, LeadPublic, StageMove
+from leadgrade.core.explain import shown
+from leadgrade.engine import STAGES
+from leadgrade.leads import find_leads, get_lead, move_stage, timeline
+
+router = APIRouter(tags=["leads"])
+
+
+def _cursor(offset: int) -> str:
+    return base64.urlsafe_b64encode(str(offset).encode()).decode()
+
+
+def _offset(cursor: str | None) -> int:
+    if not cursor:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(cursor.encode()).decode())
+    except ValueError:
+        raise HTTPException(422, [{"path": "query:$.cursor", "message": "not a cursor"}]) from None
+
+
+@router.get("/v1/leads", response_model=LeadPage)
+def list_leads(
+    engine: EngineDep,
+    now: NowDep,
+    _key: ReadKey,
+    audience: str | None = None,
+    stage: Annotated[str | None, Query(description=f"one of {', '.join(STAGES)}")] = None,
+    grade: Annotated[str | None, Query(pattern=r"^[A-D][1-4]$")] = None,
+    owner: str | None = None,
+    min_score: float | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    """Leads by score now (engagement decayed to this moment), best first."""
+    if stage is not None and stage not in STAGES:
+        raise HTTPException(
+            422, [{"path": "query:$.stage", "message": f"one of {', '.join(STAGES)}"}]
+        )
+    start = _offset(cursor)
+    with engine.store.engine.connect() as conn:
+        found = find_leads(
+            conn,
+            engine.models,
+            now,
+            audience=audience,
+            stage=stage,
+            grade=grade,
+            owner=owner,
+            min_score=min_score,
+        )
+    page = found[start : start + limit]
+    more = start + limit < len(found)
+    return {"items": [v.item() for v in page], "next": _cursor(start + limit) if more else None}
+
+
+@router.get("/v1/leads/{lead_id}")
+def read_lead(lead_id: str, engine: EngineDep, now: NowDep, _key: ReadKey) -> dict[str, Any]:
+    """A lead now: its numbers, why (contributions that add up to the score, in points
+    shown to the cent) and its timeline of events and stage changes."""
+    with engine.store.engine.connect() as conn:
+        lead = get_lead(conn, engine.models, lead_id, now)
+        if lead is None:
+            raise HTTPException(404, f"no lead {lead_id!r}")
+        events = timeline(conn, lead)
+    explanation = [
+        {
+            "rule": c.rule_id,
+            "kind": c.kind,
+            "clip": c.clip,
+            "points": p,
+            "reason": c.reason,
+            "description": c.description,
+            "events": c.events,
+            "event_ids": list(c.event_ids),
+        }
+        for c, p in shown(lead.card)
+    ]
+    return {
+        **LeadPublic(**lead.item()).model_dump(),
+        "explanation": explanation,
+        "timeline": events,
+    }
+
+
+@router.post("/v1/leads/{lead_id}/stage")
+def post_stage(
+    lead_id: str, body: StageMove, engine: EngineDep, now: NowDep, key: WriteKey
+) -> dict[str, Any]:
+    """Move a lead to a stage by hand (backward moves too); recorded with who and why."""
+    try:
+        with engine.store.transaction() as conn:
+            left = move_stage(conn, lead_id, body.stage, f"api-key:{key.name}", body.reason, now)
+    except KeyError:
+        raise HTTPException(404, f"no lead {lead_id!r}") from None
+    except ValueError as exc:
+        raise HTTPException(422, [{"path": "$.stage", "message": str(exc)}]) from None
+    return {"id": lead_id, "from": left, "stage": body.stage}

@@ -1,0 +1,100 @@
+"""Request and response shapes of the REST API (one family per resource)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from leadgrade.engine import EventIn, PersonRef
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ExternalId(Strict):
+    system: str = Field(min_length=1, max_length=40, examples=["bullhorn"])
+    id: str = Field(min_length=1, max_length=320)
+
+
+class EventBody(Strict):
+    """One event. ``id`` is its idempotency key: sending it again changes nothing."""
+
+    id: str = Field(min_length=1, max_length=200)
+    type: str = Field(
+        min_length=1,
+        max_length=100,
+        pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)+$",
+        examples=["web.page_view"],
+    )
+    occurred_at: AwareDatetime
+    person_id: str | None = Field(default=None, max_length=36)
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    anonymous_id: str | None = Field(default=None, max_length=320)
+    external: ExternalId | None = None
+    audience: str | None = Field(default=None, max_length=40)
+    properties: dict[str, Any] = Field(default_factory=dict)
+    traits: dict[str, Any] = Field(default_factory=dict, description="person attributes")
+    channel: str | None = Field(default=None, max_length=200)
+    source: str | None = Field(default=None, max_length=200)
+    campaign: str | None = Field(default=None, max_length=200)
+
+    @model_validator(mode="after")
+    def _names_a_person(self) -> EventBody:
+        if not (self.person_id or self.email or self.anonymous_id or self.external):
+            raise ValueError("name the person: person_id, email, anonymous_id or external")
+        return self
+
+    def to_event(self) -> EventIn:
+        return EventIn(
+            id=self.id,
+            type=self.type,
+            occurred_at=self.occurred_at.timestamp(),
+            person=PersonRef(
+                self.person_id,
+                self.email,
+                self.anonymous_id,
+                self.external.system if self.external else None,
+                self.external.id if self.external else None,
+            ),
+            audience=self.audience,
+            properties=self.properties,
+            traits=self.traits,
+            channel=self.channel,
+            source=self.source,
+            campaign=self.campaign,
+        )
+
+
+class EventBatch(Strict):
+    events: list[EventBody] = Field(min_length=1, max_length=1000)
+
+
+class IngestPublic(BaseModel):
+    accepted: int
+    duplicates: int
+
+
+class StageMove(Strict):
+    stage: str
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class LeadPublic(BaseModel):
+    id: str
+    person_id: str
+    email: str | None
+    audience: str
+    fit: float
+    engagement: float
+    score: float
+    grade: str
+    mql: bool
+    stage: str
+    owner: str | None
+
+
+class LeadPage(BaseModel):
+    items: list[LeadPublic]
+    next: str | None

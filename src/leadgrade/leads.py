@@ -1,0 +1,173 @@
+"""Reading leads: their score now, explanation and timeline. The API, the CLI and (later)
+the dashboard all read through here, so a lead looks the same everywhere."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from leadgrade.core import EngagementState, Model, Scorecard
+from leadgrade.core.attributes import enrich
+from leadgrade.core.scoring import assemble, fit_contributions
+from leadgrade.engine import STAGES
+from leadgrade.store.schema import events, leads, people, stage_changes
+
+
+def seconds(moment: datetime) -> float:
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+@dataclass(frozen=True)
+class LeadView:
+    id: str
+    person_id: str
+    email: str | None
+    audience: str
+    stage: str
+    owner: str | None
+    card: Scorecard  # as of now
+    updated_at: float
+
+    def item(self) -> dict[str, Any]:
+        """The lead as an API list item."""
+        return {
+            "id": self.id,
+            "person_id": self.person_id,
+            "email": self.email,
+            "audience": self.audience,
+            "fit": round(self.card.fit, 4),
+            "engagement": round(self.card.engagement, 4),
+            "score": round(self.card.score, 4),
+            "grade": self.card.grade,
+            "mql": self.card.mql,
+            "stage": self.stage,
+            "owner": self.owner,
+        }
+
+
+def _view(row: Any, model: Model, now: float) -> LeadView:
+    attributes = enrich(row.attributes)
+    state = (
+        EngagementState.from_dict(model, row.state) if row.model_digest == model.digest else None
+    )
+    if state is None:  # scored by another model version: show the stored numbers' explanation
+        state = EngagementState()
+    at = max(now, state.as_of or now)
+    card = assemble(model, fit_contributions(model, attributes), state.totals(model, at), at)
+    email = attributes.get("email")
+    return LeadView(
+        row.id,
+        row.person_id,
+        email if isinstance(email, str) else None,
+        row.audience,
+        row.stage,
+        row.owner,
+        card,
+        seconds(row.updated_at),
+    )
+
+
+def _query() -> sa.Select[Any]:
+    return sa.select(leads, people.c.attributes).join(people, people.c.id == leads.c.person_id)
+
+
+def find_leads(
+    conn: sa.Connection,
+    models: Mapping[str, Model],
+    now: float,
+    *,
+    audience: str | None = None,
+    stage: str | None = None,
+    grade: str | None = None,
+    owner: str | None = None,
+    min_score: float | None = None,
+) -> list[LeadView]:
+    """Leads matching the filters, best score now first (ties by id)."""
+    query = _query()
+    if audience is not None:
+        query = query.where(leads.c.audience == audience)
+    if stage is not None:
+        query = query.where(leads.c.stage == stage)
+    if owner is not None:
+        query = query.where(leads.c.owner == owner)
+    found = []
+    for row in conn.execute(query):
+        model = models.get(row.audience)
+        if model is None:
+            continue
+        view = _view(row, model, now)
+        if grade is not None and view.card.grade != grade:
+            continue
+        if min_score is not None and view.card.score < min_score:
+            continue
+        found.append(view)
+    found.sort(key=lambda v: (-v.card.score, v.id))
+    return found
+
+
+def get_lead(
+    conn: sa.Connection, models: Mapping[str, Model], lead_id: str, now: float
+) -> LeadView | None:
+    row = conn.execute(_query().where(leads.c.id == lead_id)).one_or_none()
+    if row is None or row.audience not in models:
+        return None
+    return _view(row, models[row.audience], now)
+
+
+def timeline(conn: sa.Connection, lead: LeadView) -> list[dict[str, Any]]:
+    """The lead's events (of its audience) and stage changes, oldest first."""
+    items: list[dict[str, Any]] = []
+    for row in conn.execute(sa.select(events).where(events.c.person_id == lead.person_id)):
+        if lead.audience in row.audiences:
+            items.append(
+                {
+                    "kind": "event",
+                    "at": seconds(row.occurred_at),
+                    "id": row.id,
+                    "type": row.type,
+                    "properties": row.properties,
+                    "channel": row.channel,
+                    "source": row.source,
+                    "campaign": row.campaign,
+                }
+            )
+    for row in conn.execute(sa.select(stage_changes).where(stage_changes.c.lead_id == lead.id)):
+        items.append(
+            {
+                "kind": "stage",
+                "at": seconds(row.at),
+                "from": row.from_stage,
+                "to": row.to_stage,
+                "actor": row.actor,
+                "reason": row.reason,
+            }
+        )
+    items.sort(key=lambda item: (item["at"], item["kind"]))
+    return items
+
+
+def move_stage(
+    conn: sa.Connection, lead_id: str, stage: str, actor: str, reason: str, now: float
+) -> str:
+    """Move a lead to ``stage`` by hand (backward moves too), with a history row; returns
+    the stage it left. Raises KeyError for an unknown lead, ValueError for an unknown stage."""
+    if stage not in STAGES:
+        raise ValueError(f"{stage!r} is not a stage; use one of {', '.join(STAGES)}")
+    query = sa.select(leads.c.stage).where(leads.c.id == lead_id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    current = conn.scalar(query)
+    if current is None:
+        raise KeyError(lead_id)
+    at = datetime.fromtimestamp(now, UTC)
+    conn.execute(sa.update(leads).where(leads.c.id == lead_id).values(stage=stage, updated_at=at))
+    conn.execute(
+        sa.insert(stage_changes).values(
+            lead_id=lead_id, at=at, from_stage=current, to_stage=stage, actor=actor, reason=reason
+        )
+    )
+    return str(current)

@@ -1,0 +1,217 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from leadgrade.api import create_app
+from leadgrade.engine import AudienceMap, AudienceRule, Engine
+from leadgrade.keys import create_key
+from leadgrade.store import Store
+
+NOW = 1_790_812_800.0  # 2026-10-01T00:00:00Z
+
+
+@pytest.fixture
+def client(store: Store, shipped_models) -> Iterator[TestClient]:
+    engine = Engine(
+        store,
+        shipped_models,
+        AudienceMap((AudienceRule("candidate", types=("job.*",)),), ("employer",)),
+    )
+    with TestClient(create_app(engine, clock=lambda: NOW)) as test_client:
+        yield test_client
+
+
+def token(client: TestClient, *scopes: str) -> dict[str, str]:
+    engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
+    with engine.store.transaction() as conn:
+        _, secret = create_key(conn, "test " + "+".join(scopes), list(scopes), NOW)
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def event(event_id: str, **overrides: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "id": event_id,
+        "type": "web.page_view",
+        "occurred_at": "2026-09-30T10:00:00Z",
+        "email": "ana@acme.com",
+        "properties": {"path": "/pricing"},
+    }
+    body.update(overrides)
+    return body
+
+
+def test_keys_are_required_and_scoped(client: TestClient) -> None:
+    assert client.post("/v1/events", json=event("e1")).status_code == 401
+    bad = client.post("/v1/events", json=event("e1"), headers={"Authorization": "Bearer lg_x_y"})
+    assert bad.status_code == 401
+    reader = token(client, "read")
+    refused = client.post("/v1/events", json=event("e1"), headers=reader)
+    assert refused.status_code == 403
+    assert "lacks the 'ingest' scope" in refused.json()["detail"]
+    assert client.get("/v1/leads", headers=reader).status_code == 200
+    assert client.get("/v1/leads", headers=token(client, "admin")).status_code == 200
+
+
+def test_events_are_idempotent(client: TestClient) -> None:
+    keys = token(client, "ingest")
+    first = client.post("/v1/events", json=event("e1"), headers=keys)
+    assert first.json() == {"accepted": 1, "duplicates": 0}
+    batch = {"events": [event("e1"), event("e2", occurred_at="2026-09-30T11:00:00+02:00")]}
+    assert client.post("/v1/events", json=batch, headers=keys).json() == {
+        "accepted": 1,
+        "duplicates": 1,
+    }
+
+
+def test_a_bad_batch_names_every_invalid_field_and_stores_nothing(client: TestClient) -> None:
+    keys = token(client, "ingest", "read")
+    batch = {
+        "events": [
+            event("ok"),
+            event("bad-time", occurred_at="yesterday"),
+            event("no-person", email=None),
+            event("bad-type", type="Page View", colour="red"),
+        ]
+    }
+    response = client.post("/v1/events", json=batch, headers=keys)
+    assert response.status_code == 422
+    paths = {p["path"] for p in response.json()["detail"]}
+    assert {
+        "$.events[1].occurred_at",
+        "$.events[2]",
+        "$.events[3].type",
+        "$.events[3].colour",
+    } <= paths
+    everything = token(client, "admin")
+    assert client.get("/v1/leads", headers=everything).json()["items"] == []
+
+
+def test_wrong_content_type_size_and_json(client: TestClient) -> None:
+    keys = token(client, "ingest")
+    assert (
+        client.post(
+            "/v1/events",
+            content=b"id=1",
+            headers=keys | {"Content-Type": "application/x-www-form-urlencoded"},
+        ).status_code
+        == 415
+    )
+    huge = json.dumps(
+        {"events": [event(f"e{i}", properties={"pad": "x" * 6000}) for i in range(900)]}
+    )
+    assert (
+        client.post(
+            "/v1/events", content=huge, headers=keys | {"Content-Type": "application/json"}
+        ).status_code
+        == 413
+    )
+    broken = client.post(
+        "/v1/events", content=b"{", headers=keys | {"Content-Type": "application/json"}
+    )
+    assert broken.status_code == 422
+    assert broken.json()["detail"][0]["path"] == "$"
+    too_many = {"events": [event(f"e{i}") for i in range(1001)]}
+    assert client.post("/v1/events", json=too_many, headers=keys).status_code == 422
+
+
+def test_mqls_come_with_explanations_that_add_up(client: TestClient) -> None:
+    keys = token(client, "admin")
+    traits = {"job_title": "VP Talent", "company_size": 900, "industry": "Software"}
+    client.post(
+        "/v1/events",
+        headers=keys,
+        json={
+            "events": [
+                event("p1"),
+                event("p2", occurred_at="2026-09-29T10:00:00Z"),
+                event("f1", type="form.submit", properties={"form": "consultation"}, traits=traits),
+                event("x1", email="cy@mail.com"),
+            ]
+        },
+    )
+    page = client.get("/v1/leads", params={"stage": "mql"}, headers=keys).json()
+    (item,) = page["items"]
+    # fit 12 + 8 + 15 + 10 = 45 (A); engagement 20 + 40, a day or so decayed: just under 60 (2)
+    assert (item["email"], item["stage"], item["grade"]) == ("ana@acme.com", "mql", "A2")
+    lead = client.get(f"/v1/leads/{item['id']}", headers=keys).json()
+    assert round(sum(c["points"] for c in lead["explanation"]), 2) == round(lead["score"], 2)
+    assert [t["kind"] for t in lead["timeline"]].count("event") == 3
+    assert [(t["from"], t["to"]) for t in lead["timeline"] if t["kind"] == "stage"] == [
+        (None, "lead"),
+        ("lead", "mql"),
+    ]
+
+
+def test_stage_moves_are_recorded_and_can_go_back(client: TestClient) -> None:
+    keys = token(client, "admin")
+    client.post("/v1/events", json=event("e1"), headers=keys)
+    (item,) = client.get("/v1/leads", headers=keys).json()["items"]
+    moved = client.post(
+        f"/v1/leads/{item['id']}/stage",
+        headers=keys,
+        json={"stage": "sal", "reason": "accepted by Jo"},
+    )
+    assert moved.json() == {"id": item["id"], "from": "lead", "stage": "sal"}
+    back = client.post(
+        f"/v1/leads/{item['id']}/stage",
+        headers=keys,
+        json={"stage": "recycled", "reason": "no budget this year"},
+    )
+    assert back.json()["from"] == "sal"
+    lead = client.get(f"/v1/leads/{item['id']}", headers=keys).json()
+    stages = [(t["to"], t["actor"]) for t in lead["timeline"] if t["kind"] == "stage"]
+    assert stages[-2:] == [("sal", "api-key:test admin"), ("recycled", "api-key:test admin")]
+    assert (
+        client.post(
+            f"/v1/leads/{item['id']}/stage", headers=keys, json={"stage": "hot", "reason": "x"}
+        ).status_code
+        == 422
+    )
+    assert (
+        client.post(
+            "/v1/leads/nope/stage", headers=keys, json={"stage": "sal", "reason": "x"}
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            f"/v1/leads/{item['id']}/stage",
+            headers=token(client, "read"),
+            json={"stage": "sal", "reason": "x"},
+        ).status_code
+        == 403
+    )
+
+
+def test_leads_page_with_a_cursor(client: TestClient) -> None:
+    keys = token(client, "admin")
+    client.post(
+        "/v1/events",
+        headers=keys,
+        json={"events": [event(f"e{i}", email=f"p{i}@acme.com") for i in range(5)]},
+    )
+    seen = []
+    cursor = None
+    while True:
+        params = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = client.get("/v1/leads", params=params, headers=keys).json()
+        seen += [item["email"] for item in page["items"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert sorted(seen) == [f"p{i}@acme.com" for i in range(5)]
+    assert client.get("/v1/leads", params={"grade": "Z9"}, headers=keys).status_code == 422
+
+
+def test_health_and_openapi(client: TestClient) -> None:
+    health = client.get("/healthz").json()
+    assert health["status"] == "ok"
+    assert health["revision"] == "0002"
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/events", "/v1/leads", "/v1/leads/{lead_id}", "/v1/leads/{lead_id}/stage"} <= set(
+        paths
+    )
