@@ -210,7 +210,7 @@ def test_leads_page_with_a_cursor(client: TestClient) -> None:
 def test_health_and_openapi(client: TestClient) -> None:
     health = client.get("/healthz").json()
     assert health["status"] == "ok"
-    assert health["revision"] == "0002"
+    assert health["revision"] == "0003"
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/events", "/v1/leads", "/v1/leads/{lead_id}", "/v1/leads/{lead_id}/stage"} <= set(
         paths

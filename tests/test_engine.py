@@ -16,6 +16,7 @@ from leadgrade.engine import (
     PeopleMerged,
     PersonRef,
 )
+from leadgrade.leads import seconds
 from leadgrade.store import Store
 from leadgrade.store.schema import events, leads, people, stage_changes
 from tests.conftest import DAY, T0
@@ -233,3 +234,64 @@ def test_an_event_without_a_person_is_refused_and_nothing_is_stored(engine: Engi
     with pytest.raises(ValueError, match="names no person"):
         engine.ingest([view("ok", T0), EventIn("bad", "web.page_view", T0, PersonRef())], now=T0)
     assert lead_rows(engine) == []
+
+
+def test_an_mql_expires_at_the_closed_form_crossing_time(engine: Engine) -> None:
+    import math
+
+    from leadgrade.engine import MQLExpired
+
+    ref = PersonRef(email="tm@acme.com")
+    traits = {"job_title": "Talent Manager", "company_size": "100"}  # fit 6 + 8 + 9 = 23
+    engine.ingest(
+        [
+            EventIn(
+                "c", "form.submit", T0, ref, traits=traits, properties={"form": "consultation"}
+            ),
+            EventIn("d", "demo.request", T0, ref),
+        ],
+        now=T0,
+    )
+    (lead,) = lead_rows(engine)
+    assert (lead.stage, lead.fit, lead.engagement) == ("mql", 23, 80)
+    # 23 + 80·2^(−Δ/h) = 45  ⇔  Δ = h·log2(80/22)
+    model = engine.models["employer"]
+    due = T0 + model.half_life * math.log2(80 / 22)
+    assert seconds(lead.mql_expires_at) == pytest.approx(due, abs=1e-3)
+    assert engine.tick(due - 60) == []
+    expired = engine.tick(due + 1)
+    assert [type(e) for e in expired] == [MQLExpired]
+    assert expired[0].at == pytest.approx(due, abs=1e-3)
+    assert engine.tick(due + 2) == []  # nothing twice
+    (lead,) = lead_rows(engine)
+    assert (lead.stage, lead.mql_expires_at) == ("recycled", None)
+    with engine.store.engine.connect() as conn:
+        last = conn.execute(sa.select(stage_changes).order_by(stage_changes.c.id.desc())).first()
+    assert (last.from_stage, last.to_stage) == ("mql", "recycled")
+    assert "fell below 45" in last.reason
+
+
+def test_new_engagement_pushes_the_expiry_back(engine: Engine) -> None:
+    ref = PersonRef(email="tm@acme.com")
+    traits = {"job_title": "Talent Manager", "company_size": "100"}
+    engine.ingest(
+        [
+            EventIn(
+                "c", "form.submit", T0, ref, traits=traits, properties={"form": "consultation"}
+            ),
+            EventIn("d", "demo.request", T0, ref),
+        ],
+        now=T0,
+    )
+    (before,) = lead_rows(engine)
+    engine.ingest([EventIn("d2", "demo.request", T0 + 100 * DAY, ref)], now=T0 + 100 * DAY)
+    (after,) = lead_rows(engine)
+    assert after.mql_expires_at > before.mql_expires_at
+    assert (
+        engine.tick(
+            before.mql_expires_at.timestamp() + 1
+            if before.mql_expires_at.tzinfo
+            else before.mql_expires_at.replace(tzinfo=__import__("datetime").UTC).timestamp() + 1
+        )
+        == []
+    )

@@ -157,3 +157,25 @@ def test_serve_answers_over_http(workspace: Path) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_tick_expires_due_mqls(workspace: Path, write: Writer) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat()
+    events = write(
+        "events.csv",
+        (
+            "id,type,occurred_at,email,form,traits\n"
+            f"c,form.submit,{yesterday},tm@acme.com,consultation,"
+            '"{""job_title"": ""Talent Manager"", ""company_size"": 100}"\n'
+            f"d,demo.request,{yesterday},tm@acme.com,,\n"
+        ),
+    )
+    assert "1 new MQL" in invoke("ingest", "--workspace", workspace, events).stderr
+    soon = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    assert "0 MQLs expired" in invoke("tick", "--workspace", workspace, "--at", soon).stderr
+    later = (datetime.now(UTC) + timedelta(days=500)).isoformat()  # due after ~404 days
+    assert "1 MQL expired" in invoke("tick", "--workspace", workspace, "--at", later).stderr
+    listed = invoke("leads", "--workspace", workspace, "-f", "jsonl").stdout
+    assert '"stage": "recycled"' in listed

@@ -19,7 +19,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from leadgrade.core import EngagementState, Event, Model, Scorecard
+from leadgrade.core import EngagementState, Event, Model, Scorecard, score_reaches
 from leadgrade.core.attributes import enrich
 from leadgrade.core.scoring import assemble, fit_contributions
 from leadgrade.store import Store
@@ -129,13 +129,21 @@ class LeadBecameMQL:
 
 
 @dataclass(frozen=True)
+class MQLExpired:
+    lead_id: str
+    person_id: str
+    audience: str
+    at: float  # the crossing time, not when the tick noticed
+
+
+@dataclass(frozen=True)
 class PeopleMerged:
     kept: str
     merged: str
     at: float
 
 
-DomainEvent = LeadBecameMQL | PeopleMerged
+DomainEvent = LeadBecameMQL | MQLExpired | PeopleMerged
 
 
 @dataclass
@@ -443,12 +451,13 @@ class Engine:
             lead_id, stage = lead.id, lead.stage
             conn.execute(sa.update(leads).where(leads.c.id == lead_id).values(**values))
         if card.mql and stage in ("lead", "recycled"):
+            stage_was, stage = stage, "mql"
             conn.execute(sa.update(leads).where(leads.c.id == lead_id).values(stage="mql"))
             conn.execute(
                 sa.insert(stage_changes).values(
                     lead_id=lead_id,
                     at=_time(now),
-                    from_stage=stage,
+                    from_stage=stage_was,
                     to_stage="mql",
                     actor="engine",
                     reason=f"score {card.score:.2f}, grade {card.grade}: {model.mql.describe()}",
@@ -457,6 +466,63 @@ class Engine:
             result.domain_events.append(
                 LeadBecameMQL(lead_id, person, audience, now, card.score, card.grade)
             )
+        expires = None
+        if stage == "mql" and model.expire_below is not None:
+            expires = score_reaches(model, state, card.fit, model.expire_below, after=at)
+        conn.execute(
+            sa.update(leads)
+            .where(leads.c.id == lead_id)
+            .values(mql_expires_at=None if expires is None else _time(expires))
+        )
+
+    def tick(self, now: float) -> list[MQLExpired]:
+        """Expire the MQLs whose decaying score has fallen below their model's
+        ``expire_below`` by ``now`` (recycled, with a history row). Due leads are found by
+        their stored crossing time and claimed with row locks, so several workers can tick
+        at once and none expires a lead twice."""
+        expired: list[MQLExpired] = []
+        with self.store.transaction() as conn:
+            query = (
+                sa.select(leads, people.c.attributes)
+                .join(people, people.c.id == leads.c.person_id)
+                .where(leads.c.stage == "mql", leads.c.mql_expires_at <= _time(now))
+            )
+            if self.store.dialect == "postgresql":
+                query = query.with_for_update(skip_locked=True, of=leads)
+            for row in conn.execute(query).all():
+                model = self.models.get(row.audience)
+                if model is None or model.expire_below is None or row.model_digest != model.digest:
+                    continue
+                state = EngagementState.from_dict(model, row.state)
+                at = max(now, state.as_of or now)
+                card = state.scorecard(model, enrich(row.attributes), at)
+                if card.score > model.expire_below + 1e-6:  # rescored upwards meanwhile
+                    when = score_reaches(model, state, card.fit, model.expire_below, after=at)
+                    conn.execute(
+                        sa.update(leads)
+                        .where(leads.c.id == row.id)
+                        .values(mql_expires_at=None if when is None else _time(when))
+                    )
+                    continue
+                due = _seconds(row.mql_expires_at)
+                conn.execute(
+                    sa.update(leads)
+                    .where(leads.c.id == row.id)
+                    .values(stage="recycled", mql_expires_at=None, updated_at=_time(now))
+                )
+                conn.execute(
+                    sa.insert(stage_changes).values(
+                        lead_id=row.id,
+                        at=_time(due),
+                        from_stage="mql",
+                        to_stage="recycled",
+                        actor="engine",
+                        reason=f"expired: the score fell below "
+                        f"{model.expire_below:g} before sales acted",
+                    )
+                )
+                expired.append(MQLExpired(row.id, row.person_id, row.audience, due))
+        return expired
 
 
 def _core_event(row: Mapping[str, object]) -> Event:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
@@ -13,12 +16,26 @@ from leadgrade.api.errors import request_validation_handler
 from leadgrade.api.routes import events, leads
 from leadgrade.engine import Engine
 
+logger = logging.getLogger(__name__)
 
-def create_app(engine: Engine, clock: Callable[[], float] = time.time) -> FastAPI:
-    """The API over ``engine``; ``clock`` gives "now" (tests pass a fixed one)."""
+
+def create_app(
+    engine: Engine, clock: Callable[[], float] = time.time, tick_every: float | None = None
+) -> FastAPI:
+    """The API over ``engine``; ``clock`` gives "now" (tests pass a fixed one). With
+    ``tick_every`` seconds, a scheduler inside the server expires due MQLs (``Engine.tick``)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        task = asyncio.create_task(_ticking(engine, clock, tick_every)) if tick_every else None
+        yield
+        if task is not None:
+            task.cancel()
+
     app = FastAPI(
         title="leadgrade",
         version=__version__,
+        lifespan=lifespan,
         description="Lead scoring and MQL engine: fit + decaying engagement, A1–D4.",
     )
     app.state.engine = engine
@@ -35,3 +52,12 @@ def create_app(engine: Engine, clock: Callable[[], float] = time.time) -> FastAP
         return {"status": "ok", "store": engine.store.dialect, "revision": engine.store.revision()}
 
     return app
+
+
+async def _ticking(engine: Engine, clock: Callable[[], float], every: float) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(engine.tick, clock())
+        except Exception:  # the next tick tries again; a server must not die of one
+            logger.exception("expiring MQLs failed")
+        await asyncio.sleep(every)

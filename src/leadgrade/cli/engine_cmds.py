@@ -16,7 +16,7 @@ from rich.table import Table
 
 from leadgrade.batch.files import BadRow
 from leadgrade.batch.score import counted
-from leadgrade.cli.common import Format, FormatOption, fail, iso, stderr
+from leadgrade.cli.common import Format, FormatOption, fail, iso, parse_as_of, stderr
 from leadgrade.core import ModelError
 from leadgrade.engine import STAGES, Engine, EventIn
 from leadgrade.ingest_files import read_event_inputs
@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
     app.command("ingest")(ingest)
     app.command("leads")(list_leads)
     app.command("serve")(serve)
+    app.command("tick")(tick)
     app.add_typer(keys_app, name="keys")
 
 
@@ -181,6 +182,9 @@ def list_leads(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8000,
+    tick_every: Annotated[
+        float, typer.Option(help="Seconds between checks for MQLs due to expire.", min=1)
+    ] = 30.0,
     workspace: WorkspaceOption = None,
     db: DatabaseOption = None,
 ) -> None:
@@ -195,7 +199,25 @@ def serve(
         f"(API docs: http://{host}:{port}/docs)",
         highlight=False,
     )
-    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        create_app(engine, tick_every=tick_every), host=host, port=port, log_level="warning"
+    )
+
+
+def tick(
+    at: Annotated[
+        str | None, typer.Option(help="Act as of this ISO 8601 time (default: now).")
+    ] = None,
+    workspace: WorkspaceOption = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Expire MQLs whose decaying score fell below expire_below (for cron; `serve` does
+    this itself). Only due leads are read: their crossing time is stored."""
+    now = parse_as_of(at)
+    engine = _engine(workspace, db)
+    expired = engine.tick(now)
+    engine.store.close()
+    stderr().print(f"{counted(len(expired), 'MQL')} expired as of {iso(now)}", highlight=False)
 
 
 keys_app = typer.Typer(help="API keys: create, list and revoke.", no_args_is_help=True)

@@ -68,6 +68,9 @@ leads = sa.Table(
     sa.Column("state", sa.JSON, nullable=False),  # the incremental EngagementState
     sa.Column("model_digest", sa.String(64), nullable=False),
     sa.Column("owner", sa.String(200), nullable=True),
+    # When an MQL's decaying score falls below the model's expire_below: the closed-form
+    # crossing time, so expiry is one indexed query, not a scan of every lead.
+    sa.Column("mql_expires_at", Time, nullable=True, index=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
     sa.UniqueConstraint("person_id", "audience"),
