@@ -295,3 +295,51 @@ def test_new_engagement_pushes_the_expiry_back(engine: Engine) -> None:
         )
         == []
     )
+
+
+def test_two_people_met_and_merged_within_one_batch(engine: Engine) -> None:
+    engine.ingest(
+        [
+            EventIn(
+                "a1",
+                "web.page_view",
+                T0,
+                PersonRef(anonymous_id="anon-9"),
+                properties={"path": "/pricing"},
+            ),
+            EventIn("e1", "demo.request", T0 + 60, PersonRef(email="jo@acme.com")),
+            EventIn(
+                "f1",
+                "form.submit",
+                T0 + 120,
+                PersonRef(email="jo@acme.com", anonymous_id="anon-9"),
+                properties={"form": "newsletter"},
+            ),
+            EventIn(
+                "a2",
+                "web.page_view",
+                T0 + 180,
+                PersonRef(anonymous_id="anon-9"),
+                properties={"path": "/pricing"},
+            ),
+        ],
+        now=T0 + 200,
+    )
+    (lead,) = lead_rows(engine)
+    with engine.store.engine.connect() as conn:
+        owners = set(conn.scalars(sa.select(events.c.person_id)))
+        alive = conn.execute(sa.select(people).where(people.c.merged_into.is_(None))).all()
+    assert owners == {lead.person_id}
+    assert [p.id for p in alive] == [lead.person_id]
+    assert lead.engagement == pytest.approx(
+        score(
+            engine.models["employer"],
+            {},
+            [
+                Event("a1", "web.page_view", T0, {"path": "/pricing"}),
+                Event("e1", "demo.request", T0 + 60),
+                Event("a2", "web.page_view", T0 + 180, {"path": "/pricing"}),
+            ],
+            T0 + 200,
+        ).engagement
+    )

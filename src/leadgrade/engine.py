@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import fnmatch
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
-from leadgrade.core import EngagementState, Event, Model, Scorecard, score_reaches
+from leadgrade.core import EngagementState, Event, Model, score_reaches
 from leadgrade.core.attributes import enrich
 from leadgrade.core.scoring import assemble, fit_contributions
 from leadgrade.store import Store
@@ -171,7 +171,7 @@ class Engine:
             result.duplicates = len(batch) - len(fresh)
             if not fresh:
                 return result
-            owners = self._resolve_people(conn, fresh, now, result)
+            owners, created = self._resolve_people(conn, fresh, now, result)
             rows: list[dict[str, Any]] = []
             for event in fresh:
                 rows.append(
@@ -199,9 +199,7 @@ class Engine:
                     continue
                 for audience in row["audiences"]:
                     touched.setdefault((row["person_id"], audience), []).append(_core_event(row))
-            for (person_id, audience), new in touched.items():
-                self._score(conn, person_id, audience, new, now, result)
-                result.leads_scored += 1
+            self._score_all(conn, touched, created, now, result)
         return result
 
     # -- idempotency
@@ -233,13 +231,27 @@ class Engine:
 
     def _resolve_people(
         self, conn: sa.Connection, batch: Sequence[EventIn], now: float, result: IngestResult
-    ) -> dict[str, str]:
-        """Event id → person id, creating people and identities as events name them, and
-        merging two people when one event names both (an anonymous visitor who fills in a
-        form with their e-mail). Identities are looked up for the whole batch at once."""
+    ) -> tuple[dict[str, str], set[str]]:
+        """Event id → person id, and the people created on the way. People and identities
+        are created as events name them, and two people are merged when one event names
+        both (an anonymous visitor who fills in a form with their e-mail). Lookups and
+        inserts are made for the whole batch at once."""
         known = self._known_identities(conn, batch)
+        new_people: list[dict[str, object]] = []
+        new_identities: list[dict[str, object]] = []
+        created: set[str] = set()
         traits: dict[str, dict[str, object]] = {}
         owners: dict[str, str] = {}
+        merged: dict[str, str] = {}
+
+        def flush() -> None:
+            if new_people:
+                conn.execute(sa.insert(people), new_people)
+                new_people.clear()
+            if new_identities:
+                conn.execute(sa.insert(identities), new_identities)
+                new_identities.clear()
+
         for event in batch:
             names = event.person.identities()
             if not names:
@@ -247,19 +259,30 @@ class Engine:
             found = [known.get(name) for name in names]
             persons = list(dict.fromkeys(p for p in found if p is not None))
             if not persons:
-                person = self._create_person(conn, now)
+                person = str(uuid.uuid4())
+                created.add(person)
+                new_people.append(
+                    {
+                        "id": person,
+                        "attributes": {},
+                        "created_at": _time(now),
+                        "updated_at": _time(now),
+                    }
+                )
             else:
                 person = persons[0]  # the strongest identity wins
                 for other in persons[1:]:
+                    flush()  # the merge works on stored rows
                     self._merge(conn, keep=person, merge=other, now=now)
                     result.domain_events.append(PeopleMerged(person, other, now))
                     known = {k: person if v == other else v for k, v in known.items()}
                     traits[person] = {**traits.pop(other, {}), **traits.get(person, {})}
+                    merged[other] = person
+                    if other not in created:
+                        created.discard(person)  # it now has events from before this batch
             for name, owner in zip(names, found, strict=True):
-                if owner is None and name[0] != "person":
-                    conn.execute(
-                        sa.insert(identities).values(kind=name[0], value=name[1], person_id=person)
-                    )
+                if owner is None and name[0] != "person" and known.get(name) is None:
+                    new_identities.append({"kind": name[0], "value": name[1], "person_id": person})
                 known[name] = person
             update = dict(event.traits)
             if event.person.email:
@@ -267,9 +290,15 @@ class Engine:
             if update:
                 traits.setdefault(person, {}).update(update)
             owners[event.id] = person
-        for person, update in traits.items():
-            self._record_traits(conn, person, update, now)
-        return owners
+        flush()
+        self._record_traits(conn, traits, now)
+
+        def final(person: str) -> str:
+            while person in merged:
+                person = merged[person]
+            return person
+
+        return {event_id: final(person) for event_id, person in owners.items()}, created
 
     def _known_identities(
         self, conn: sa.Connection, batch: Sequence[EventIn]
@@ -292,25 +321,34 @@ class Engine:
             known.update({("person", person): person for person in found})
         return {name: person for name, person in known.items() if name in names}
 
-    def _create_person(self, conn: sa.Connection, now: float) -> str:
-        person = str(uuid.uuid4())
-        conn.execute(
-            sa.insert(people).values(
-                id=person, attributes={}, created_at=_time(now), updated_at=_time(now)
+    def _attributes(self, conn: sa.Connection, persons: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = sorted(set(persons))
+        found: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 500):
+            rows = conn.execute(
+                sa.select(people.c.id, people.c.attributes).where(
+                    people.c.id.in_(ids[start : start + 500])
+                )
             )
-        )
-        return person
+            found.update({person: attributes or {} for person, attributes in rows})
+        return found
 
     def _record_traits(
-        self, conn: sa.Connection, person: str, update: Mapping[str, object], now: float
+        self, conn: sa.Connection, traits: Mapping[str, Mapping[str, object]], now: float
     ) -> None:
-        current = conn.scalar(sa.select(people.c.attributes).where(people.c.id == person)) or {}
-        updated = {**current, **update}
-        if updated != current:
+        current = self._attributes(conn, traits)
+        changes = []
+        for person, update in traits.items():
+            before = current.get(person, {})
+            after = {**before, **update}
+            if after != before:
+                changes.append({"p_id": person, "p_attributes": after})
+        if changes:
             conn.execute(
                 sa.update(people)
-                .where(people.c.id == person)
-                .values(attributes=updated, updated_at=_time(now))
+                .where(people.c.id == sa.bindparam("p_id"))
+                .values(attributes=sa.bindparam("p_attributes"), updated_at=_time(now)),
+                changes,
             )
 
     def _merge(self, conn: sa.Connection, keep: str, merge: str, now: float) -> None:
@@ -344,32 +382,52 @@ class Engine:
 
     # -- scoring
 
-    def _score(
+    def _score_all(
         self,
         conn: sa.Connection,
-        person: str,
-        audience: str,
-        new: list[Event],
+        touched: Mapping[tuple[str, str], list[Event]],
+        created: set[str],
         now: float,
         result: IngestResult,
     ) -> None:
-        model = self.models[audience]
-        lead = self._lead_for_update(conn, person, audience)
-        if lead is None or lead.model_digest != model.digest:
-            state = self._history_state(conn, person, audience, model)  # includes ``new``
-        else:
-            state = EngagementState.from_dict(model, lead.state)
-            for event in new:
-                state.add(model, event)
-        self._save(conn, person, audience, model, state, now, result, lead)
+        """Rescore every (person, audience) the batch touched: their leads and people are
+        read in a few queries, scored in Python, and written back in a few more."""
+        persons = {person for person, _ in touched}
+        attributes = self._attributes(conn, persons)
+        stored = self._leads_of(conn, persons)
+        plans = []
+        for (person, audience), new in touched.items():
+            model = self.models[audience]
+            lead = stored.get((person, audience))
+            if lead is not None and lead.model_digest == model.digest:
+                state = EngagementState.from_dict(model, lead.state)
+                for event in new:
+                    state.add(model, event)
+            elif lead is None and person in created:
+                state = EngagementState()  # all of this person's events are in the batch
+                for event in new:
+                    state.add(model, event)
+            else:  # scored by another model version, or events from before: the whole log
+                state = self._history_state(conn, person, audience, model)
+            plans.append(
+                self._plan(
+                    person, audience, model, state, attributes.get(person, {}), lead, now, result
+                )
+            )
+            result.leads_scored += 1
+        self._write(conn, plans)
 
     def _rescore_from_history(
         self, conn: sa.Connection, person: str, audience: str, now: float
     ) -> None:
         model = self.models[audience]
         state = self._history_state(conn, person, audience, model)
-        lead = self._lead_for_update(conn, person, audience)
-        self._save(conn, person, audience, model, state, now, IngestResult(), lead)
+        lead = self._leads_of(conn, [person]).get((person, audience))
+        attributes = self._attributes(conn, [person]).get(person, {})
+        self._write(
+            conn,
+            [self._plan(person, audience, model, state, attributes, lead, now, IngestResult())],
+        )
 
     def _history_state(
         self, conn: sa.Connection, person: str, audience: str, model: Model
@@ -389,31 +447,33 @@ class Engine:
                 state.add(model, Event(row.id, row.type, _seconds(row.occurred_at), row.properties))
         return state
 
-    def _lead_for_update(
-        self, conn: sa.Connection, person: str, audience: str
-    ) -> sa.Row[Any] | None:
-        query = sa.select(leads).where(leads.c.person_id == person, leads.c.audience == audience)
-        if self.store.dialect == "postgresql":
-            query = query.with_for_update()  # concurrent events of one lead lose nothing
-        return conn.execute(query).one_or_none()
+    def _leads_of(self, conn: sa.Connection, persons: Iterable[str]) -> dict[tuple[str, str], Any]:
+        """The stored leads of these people, by (person, audience), locked on PostgreSQL so
+        that concurrent writers to one lead lose nothing."""
+        ids = sorted(set(persons))
+        found: dict[tuple[str, str], Any] = {}
+        for start in range(0, len(ids), 500):
+            query = sa.select(leads).where(leads.c.person_id.in_(ids[start : start + 500]))
+            if self.store.dialect == "postgresql":
+                query = query.order_by(leads.c.id).with_for_update()
+            found.update({(row.person_id, row.audience): row for row in conn.execute(query)})
+        return found
 
-    def _save(
+    def _plan(
         self,
-        conn: sa.Connection,
         person: str,
         audience: str,
         model: Model,
         state: EngagementState,
+        attributes: Mapping[str, Any],
+        lead: Any,
         now: float,
         result: IngestResult,
-        lead: sa.Row[Any] | None,
-    ) -> None:
-        attributes = enrich(
-            conn.scalar(sa.select(people.c.attributes).where(people.c.id == person)) or {}
-        )
+    ) -> _Plan:
+        """What to write for one lead: its numbers now, and any stage change."""
         at = max(now, state.as_of or now)
-        card: Scorecard = assemble(
-            model, fit_contributions(model, attributes), state.totals(model, at), at
+        card = assemble(
+            model, fit_contributions(model, enrich(attributes)), state.totals(model, at), at
         )
         values = {
             "fit": card.fit,
@@ -425,55 +485,50 @@ class Engine:
             "model_digest": model.digest,
             "updated_at": _time(now),
         }
+        history: list[dict[str, object]] = []
         if lead is None:
             lead_id, stage = str(uuid.uuid4()), "lead"
-            conn.execute(
-                sa.insert(leads).values(
-                    id=lead_id,
-                    person_id=person,
-                    audience=audience,
-                    stage=stage,
-                    created_at=_time(now),
-                    **values,
-                )
-            )
-            conn.execute(
-                sa.insert(stage_changes).values(
-                    lead_id=lead_id,
-                    at=_time(now),
-                    from_stage=None,
-                    to_stage="lead",
-                    actor="engine",
-                    reason="first event",
-                )
+            history.append(
+                {
+                    "lead_id": lead_id,
+                    "at": _time(now),
+                    "from_stage": None,
+                    "to_stage": "lead",
+                    "actor": "engine",
+                    "reason": "first event",
+                }
             )
         else:
             lead_id, stage = lead.id, lead.stage
-            conn.execute(sa.update(leads).where(leads.c.id == lead_id).values(**values))
         if card.mql and stage in ("lead", "recycled"):
-            stage_was, stage = stage, "mql"
-            conn.execute(sa.update(leads).where(leads.c.id == lead_id).values(stage="mql"))
-            conn.execute(
-                sa.insert(stage_changes).values(
-                    lead_id=lead_id,
-                    at=_time(now),
-                    from_stage=stage_was,
-                    to_stage="mql",
-                    actor="engine",
-                    reason=f"score {card.score:.2f}, grade {card.grade}: {model.mql.describe()}",
-                )
+            history.append(
+                {
+                    "lead_id": lead_id,
+                    "at": _time(now),
+                    "from_stage": stage,
+                    "to_stage": "mql",
+                    "actor": "engine",
+                    "reason": f"score {card.score:.2f}, grade {card.grade}: {model.mql.describe()}",
+                }
             )
+            stage = "mql"
             result.domain_events.append(
                 LeadBecameMQL(lead_id, person, audience, now, card.score, card.grade)
             )
         expires = None
         if stage == "mql" and model.expire_below is not None:
             expires = score_reaches(model, state, card.fit, model.expire_below, after=at)
-        conn.execute(
-            sa.update(leads)
-            .where(leads.c.id == lead_id)
-            .values(mql_expires_at=None if expires is None else _time(expires))
-        )
+        values["stage"] = stage
+        values["mql_expires_at"] = None if expires is None else _time(expires)
+        if lead is None:
+            values |= {
+                "id": lead_id,
+                "person_id": person,
+                "audience": audience,
+                "created_at": _time(now),
+                "owner": None,
+            }
+        return _Plan(lead_id, lead is None, values, history)
 
     def tick(self, now: float) -> list[MQLExpired]:
         """Expire the MQLs whose decaying score has fallen below their model's
@@ -523,6 +578,35 @@ class Engine:
                 )
                 expired.append(MQLExpired(row.id, row.person_id, row.audience, due))
         return expired
+
+    def _write(self, conn: sa.Connection, plans: list[_Plan]) -> None:
+        inserts = [plan.values for plan in plans if plan.new]
+        updates = [
+            {f"p_{k}": v for k, v in plan.values.items()} | {"p_id": plan.lead_id}
+            for plan in plans
+            if not plan.new
+        ]
+        if inserts:
+            conn.execute(sa.insert(leads), inserts)
+        if updates:
+            columns = [k.removeprefix("p_") for k in updates[0] if k != "p_id"]
+            statement = (
+                sa.update(leads)
+                .where(leads.c.id == sa.bindparam("p_id"))
+                .values({column: sa.bindparam(f"p_{column}") for column in columns})
+            )
+            conn.execute(statement, updates)
+        history = [row for plan in plans for row in plan.history]
+        if history:
+            conn.execute(sa.insert(stage_changes), history)
+
+
+@dataclass
+class _Plan:
+    lead_id: str
+    new: bool
+    values: dict[str, Any]
+    history: list[dict[str, object]]
 
 
 def _core_event(row: Mapping[str, object]) -> Event:
