@@ -215,3 +215,57 @@ def test_health_and_openapi(client: TestClient) -> None:
     assert {"/v1/events", "/v1/leads", "/v1/leads/{lead_id}", "/v1/leads/{lead_id}/stage"} <= set(
         paths
     )
+
+
+def test_identify_merges_the_visitor_and_refits(client: TestClient) -> None:
+    keys = token(client, "admin")
+    client.post(
+        "/v1/events",
+        headers=keys,
+        json={
+            "events": [
+                event("v1", email=None, anonymous_id="anon-5"),
+                event("v2", email=None, anonymous_id="anon-5", occurred_at="2026-09-30T11:00:00Z"),
+            ]
+        },
+    )
+    (before,) = client.get("/v1/leads", headers=keys).json()["items"]
+    assert (before["email"], before["fit"]) == (None, 0)
+    named = client.post(
+        "/v1/identify",
+        headers=keys,
+        json={
+            "anonymous_id": "anon-5",
+            "email": "lee@acme.com",
+            "traits": {"job_title": "Director of Talent", "company_size": 300},
+        },
+    )
+    assert named.status_code == 200
+    (after,) = client.get("/v1/leads", headers=keys).json()["items"]
+    assert after["person_id"] == named.json()["person_id"]
+    assert (after["email"], after["fit"]) == ("lee@acme.com", 10 + 8 + 15)
+    assert after["engagement"] == pytest.approx(before["engagement"])  # the visits count
+    assert client.post("/v1/identify", headers=keys, json={"traits": {}}).status_code == 422
+
+
+def test_put_person_replaces_attributes_and_rescores_fit(client: TestClient) -> None:
+    keys = token(client, "admin")
+    client.post("/v1/events", json=event("e1"), headers=keys)
+    (lead,) = client.get("/v1/leads", headers=keys).json()["items"]
+    put = client.put(
+        f"/v1/people/{lead['person_id']}",
+        headers=keys,
+        json={"attributes": {"email": "ana@acme.com", "job_title": "VP Talent"}},
+    )
+    assert put.status_code == 200
+    (after,) = client.get("/v1/leads", headers=keys).json()["items"]
+    assert after["fit"] == 20
+    assert client.put("/v1/people/nobody", headers=keys, json={"attributes": {}}).status_code == 404
+    assert (
+        client.put(
+            f"/v1/people/{lead['person_id']}",
+            headers=token(client, "ingest"),
+            json={"attributes": {}},
+        ).status_code
+        == 403
+    )

@@ -530,6 +530,48 @@ class Engine:
             }
         return _Plan(lead_id, lead is None, values, history)
 
+    def identify(self, person: PersonRef, traits: Mapping[str, object], now: float) -> str:
+        """Record who someone is (merging an anonymous visitor into the person their e-mail
+        names) and what we know of them; their leads are refitted. Returns the person id."""
+        probe = EventIn("", "identify", now, person, traits=traits)
+        result = IngestResult()
+        with self.store.transaction() as conn:
+            owners, _ = self._resolve_people(conn, [probe], now, result)
+            person_id = owners[""]
+            self._refit(conn, person_id, now)
+        return person_id
+
+    def set_attributes(self, person_id: str, attributes: Mapping[str, object], now: float) -> bool:
+        """Replace a person's attributes and refit their leads; False for an unknown person."""
+        with self.store.transaction() as conn:
+            changed = conn.execute(
+                sa.update(people)
+                .where(people.c.id == person_id, people.c.merged_into.is_(None))
+                .values(attributes=dict(attributes), updated_at=_time(now))
+            ).rowcount
+            if not changed:
+                return False
+            self._refit(conn, person_id, now)
+        return True
+
+    def _refit(self, conn: sa.Connection, person: str, now: float) -> None:
+        """Rescore a person's leads after their attributes changed (fit moves; engagement
+        comes from the stored state)."""
+        attributes = self._attributes(conn, [person]).get(person, {})
+        plans = []
+        for (_, audience), lead in self._leads_of(conn, [person]).items():
+            model = self.models.get(audience)
+            if model is None:
+                continue
+            if lead.model_digest == model.digest:
+                state = EngagementState.from_dict(model, lead.state)
+            else:
+                state = self._history_state(conn, person, audience, model)
+            plans.append(
+                self._plan(person, audience, model, state, attributes, lead, now, IngestResult())
+            )
+        self._write(conn, plans)
+
     def tick(self, now: float) -> list[MQLExpired]:
         """Expire the MQLs whose decaying score has fallen below their model's
         ``expire_below`` by ``now`` (recycled, with a history row). Due leads are found by

@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 
 from leadgrade import __version__
 from leadgrade.api.errors import request_validation_handler
-from leadgrade.api.routes import events, leads
+from leadgrade.api.routes import events, leads, people
 from leadgrade.engine import Engine
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, request_validation_handler)
     app.include_router(events.router)
     app.include_router(leads.router)
+    app.include_router(people.router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, object]:

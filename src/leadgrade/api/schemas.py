@@ -98,3 +98,33 @@ class LeadPublic(BaseModel):
 class LeadPage(BaseModel):
     items: list[LeadPublic]
     next: str | None
+
+
+class IdentifyBody(Strict):
+    """Who someone is: any of their ids (an anonymous visitor named with an e-mail is
+    merged into that person, and their earlier activity counts) and what we know."""
+
+    person_id: str | None = Field(default=None, max_length=36)
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    anonymous_id: str | None = Field(default=None, max_length=320)
+    external: ExternalId | None = None
+    traits: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _names_a_person(self) -> IdentifyBody:
+        if not (self.person_id or self.email or self.anonymous_id or self.external):
+            raise ValueError("name the person: person_id, email, anonymous_id or external")
+        return self
+
+    def ref(self) -> PersonRef:
+        return PersonRef(
+            self.person_id,
+            self.email,
+            self.anonymous_id,
+            self.external.system if self.external else None,
+            self.external.id if self.external else None,
+        )
+
+
+class PersonBody(Strict):
+    attributes: dict[str, Any]
