@@ -15,13 +15,13 @@ NOW = 1_790_812_800.0  # 2026-10-01T00:00:00Z
 
 
 @pytest.fixture
-def client(store: Store, shipped_models) -> Iterator[TestClient]:
+def client(store: Store, shipped_models, template_lists) -> Iterator[TestClient]:
     engine = Engine(
         store,
         shipped_models,
         AudienceMap((AudienceRule("candidate", types=("job.*",)),), ("employer",)),
     )
-    with TestClient(create_app(engine, clock=lambda: NOW)) as test_client:
+    with TestClient(create_app(engine, clock=lambda: NOW, lists=template_lists)) as test_client:
         yield test_client
 
 
@@ -269,3 +269,30 @@ def test_put_person_replaces_attributes_and_rescores_fit(client: TestClient) -> 
         ).status_code
         == 403
     )
+
+
+def test_model_versions_over_the_api(client: TestClient) -> None:
+    from leadgrade.workspace import TEMPLATE
+
+    admin, reader = token(client, "admin"), token(client, "read")
+    text = (__import__("pathlib").Path(str(TEMPLATE)) / "models" / "employer.yaml").read_text()
+    client.post("/v1/events", json=event("e1"), headers=admin)
+    bad = client.post("/v1/models", headers=admin, json={"yaml": "audience: employer\nfit: 1\n"})
+    assert bad.status_code == 422
+    assert any(p["key"] == "fit" and p["line"] == 2 for p in bad.json()["detail"])
+    assert client.post("/v1/models", headers=reader, json={"yaml": text}).status_code == 403
+    generous = text.replace(
+        "      points: 10\n      cap: {points: 30, per: 30d}",
+        "      points: 25\n      cap: {points: 75, per: 30d}",
+    )
+    created = client.post("/v1/models", headers=admin, json={"yaml": generous})
+    assert created.status_code == 201
+    version = created.json()
+    assert version["status"] == "draft"
+    listed = client.get("/v1/models", headers=reader).json()["items"]
+    assert version["id"] in {v["id"] for v in listed}
+    done = client.post(f"/v1/models/{version['id']}/activate", headers=admin).json()
+    assert (done["version"]["status"], done["rescored"]) == ("active", 1)
+    (lead,) = client.get("/v1/leads", headers=reader).json()["items"]
+    assert lead["engagement"] == pytest.approx(25, abs=0.2)  # one pricing view, now worth 25
+    assert client.post("/v1/models/nope/activate", headers=admin).status_code == 404

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -571,6 +571,79 @@ class Engine:
                 self._plan(person, audience, model, state, attributes, lead, now, IngestResult())
             )
         self._write(conn, plans)
+
+    def rescore(
+        self,
+        audience: str,
+        now: float,
+        *,
+        chunk: int = 1000,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Rescore every lead of ``audience`` with its current model, from the event log
+        (after a model version is activated). One transaction per ``chunk`` leads, each
+        read and written in a few queries; returns the number of leads rescored."""
+        model = self.models[audience]
+        with self.store.engine.connect() as conn:
+            total = (
+                conn.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(leads)
+                    .where(leads.c.audience == audience)
+                )
+                or 0
+            )
+        done, after = 0, ""
+        while True:
+            with self.store.transaction() as conn:
+                ids = list(
+                    conn.scalars(
+                        sa.select(leads.c.person_id)
+                        .where(leads.c.audience == audience, leads.c.person_id > after)
+                        .order_by(leads.c.person_id)
+                        .limit(chunk)
+                    )
+                )
+                if not ids:
+                    break
+                after = ids[-1]
+                states = {person: EngagementState() for person in ids}
+                rows = conn.execute(
+                    sa.select(
+                        events.c.id,
+                        events.c.type,
+                        events.c.occurred_at,
+                        events.c.properties,
+                        events.c.audiences,
+                        events.c.person_id,
+                    ).where(events.c.person_id.in_(ids))
+                )
+                for row in rows:
+                    if audience in row.audiences:
+                        states[row.person_id].add(
+                            model,
+                            Event(row.id, row.type, _seconds(row.occurred_at), row.properties),
+                        )
+                stored = self._leads_of(conn, ids)
+                attributes = self._attributes(conn, ids)
+                plans = [
+                    self._plan(
+                        person,
+                        audience,
+                        model,
+                        states[person],
+                        attributes.get(person, {}),
+                        stored[(person, audience)],
+                        now,
+                        IngestResult(),
+                    )
+                    for person in ids
+                ]
+                self._write(conn, plans)
+            done += len(ids)
+            if progress is not None:
+                progress(done, total)
+        return done
 
     def tick(self, now: float) -> list[MQLExpired]:
         """Expire the MQLs whose decaying score has fallen below their model's

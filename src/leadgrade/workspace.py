@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -19,6 +20,7 @@ from leadgrade.core import Model, Problem, check_model, parse_model
 from leadgrade.engine import AudienceMap, AudienceRule, Engine
 from leadgrade.settings import Settings, database_url, get_settings
 from leadgrade.store import Store
+from leadgrade.versions import active_models, add_version, mark_active
 
 CONFIG_NAME = "leadgrade.toml"
 TEMPLATE = resources.files("leadgrade") / "data" / "workspace"
@@ -90,8 +92,22 @@ class Workspace:
         )
         return AudienceMap(rules, tuple(events.default))
 
-    def engine(self, url: str | None = None) -> Engine:
-        return Engine(self.open_store(url), self.models(), self.audience_map())
+    def engine(self, url: str | None = None, now: float | None = None) -> Engine:
+        """The engine on the workspace's store, scoring with each audience's active model
+        version. An audience with no version yet starts with its model file, activated."""
+        store = self.open_store(url)
+        lists = self.lists()
+        moment = time.time() if now is None else now
+        with store.transaction() as conn:
+            models = active_models(conn, lists)
+            for audience, path in self.audiences().items():
+                if audience not in models:
+                    version, model = add_version(
+                        conn, path.read_text(encoding="utf-8"), str(path), lists, moment
+                    )
+                    mark_active(conn, version, moment)
+                    models[audience] = model
+        return Engine(store, models, self.audience_map())
 
     def lists(self) -> dict[str, tuple[str, ...]]:
         return read_lists(self.lists_dir)

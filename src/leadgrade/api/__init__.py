@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -13,14 +13,17 @@ from fastapi.exceptions import RequestValidationError
 
 from leadgrade import __version__
 from leadgrade.api.errors import request_validation_handler
-from leadgrade.api.routes import events, leads, people
+from leadgrade.api.routes import events, leads, models, people
 from leadgrade.engine import Engine
 
 logger = logging.getLogger(__name__)
 
 
 def create_app(
-    engine: Engine, clock: Callable[[], float] = time.time, tick_every: float | None = None
+    engine: Engine,
+    clock: Callable[[], float] = time.time,
+    tick_every: float | None = None,
+    lists: Mapping[str, tuple[str, ...]] | None = None,
 ) -> FastAPI:
     """The API over ``engine``; ``clock`` gives "now" (tests pass a fixed one). With
     ``tick_every`` seconds, a scheduler inside the server expires due MQLs (``Engine.tick``)."""
@@ -40,10 +43,12 @@ def create_app(
     )
     app.state.engine = engine
     app.state.clock = clock
+    app.state.lists = dict(lists or {})  # named lists, for model versions posted
     app.add_exception_handler(RequestValidationError, request_validation_handler)
     app.include_router(events.router)
     app.include_router(leads.router)
     app.include_router(people.router)
+    app.include_router(models.router)
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, object]:

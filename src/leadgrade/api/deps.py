@@ -57,3 +57,4 @@ def require(scope: str) -> Callable[[Request, Engine], ApiKey]:
 IngestKey = Annotated[ApiKey, Depends(require("ingest"))]
 ReadKey = Annotated[ApiKey, Depends(require("read"))]
 WriteKey = Annotated[ApiKey, Depends(require("write"))]
+AdminKey = Annotated[ApiKey, Depends(require("admin"))]

@@ -12,17 +12,27 @@ from typing import Annotated
 import sqlalchemy as sa
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from leadgrade.batch.files import BadRow
 from leadgrade.batch.score import counted
-from leadgrade.cli.common import Format, FormatOption, fail, iso, parse_as_of, stderr
+from leadgrade.cli.common import (
+    Format,
+    FormatOption,
+    fail,
+    is_terminal,
+    iso,
+    parse_as_of,
+    stderr,
+)
 from leadgrade.core import ModelError
 from leadgrade.engine import STAGES, Engine, EventIn
 from leadgrade.ingest_files import read_event_inputs
 from leadgrade.keys import SCOPES, create_key, revoke
 from leadgrade.leads import find_leads
 from leadgrade.store.schema import api_keys
+from leadgrade.versions import activate, add_version, list_versions
 from leadgrade.workspace import Workspace, WorkspaceError
 
 WorkspaceOption = Annotated[
@@ -47,6 +57,7 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("tick")(tick)
     app.add_typer(keys_app, name="keys")
+    app.add_typer(models_app, name="models")
 
 
 def _engine(workspace: Path | None, db: str | None) -> Engine:
@@ -194,13 +205,17 @@ def serve(
     from leadgrade.api import create_app
 
     engine = _engine(workspace, db)
+    lists = Workspace.find(workspace).lists()
     stderr().print(
         f"leadgrade serving {engine.store.dialect} at http://{host}:{port} "
         f"(API docs: http://{host}:{port}/docs)",
         highlight=False,
     )
     uvicorn.run(
-        create_app(engine, tick_every=tick_every), host=host, port=port, log_level="warning"
+        create_app(engine, tick_every=tick_every, lists=lists),
+        host=host,
+        port=port,
+        log_level="warning",
     )
 
 
@@ -271,3 +286,82 @@ def keys_revoke(
         if not revoke(conn, key_id, datetime.now(UTC).timestamp()):
             fail(f"no active key {key_id!r}")
     stderr().print(f"revoked key {key_id}")
+
+
+models_app = typer.Typer(help="Model versions: list, add, activate.", no_args_is_help=True)
+
+
+@models_app.command("list")
+def models_list(workspace: WorkspaceOption = None, db: DatabaseOption = None) -> None:
+    """List stored model versions and which one scores each audience."""
+    engine = _engine(workspace, db)
+    with engine.store.engine.connect() as conn:
+        versions = list_versions(conn)
+    for version in versions:
+        print(
+            f"{version.id}\t{version.audience}\t{version.status}\t{version.digest[:12]}\t"
+            f"{iso(version.created_at)}"
+        )
+
+
+@models_app.command("add")
+def models_add(
+    model_file: Annotated[
+        Path, typer.Argument(help="A model file (.yaml).", exists=True, dir_okay=False)
+    ],
+    workspace: WorkspaceOption = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Store a model file as a draft version (prints its id); it scores nothing until
+    activated."""
+    engine = _engine(workspace, db)
+    lists = Workspace.find(workspace).lists()
+    try:
+        with engine.store.transaction() as conn:
+            version, _ = add_version(
+                conn,
+                model_file.read_text(encoding="utf-8"),
+                str(model_file),
+                lists,
+                datetime.now(UTC).timestamp(),
+            )
+    except ModelError as exc:
+        fail(f"the model does not load:\n{exc}")
+    stderr().print(f"{version.audience} version {version.id} ({version.status})", highlight=False)
+    print(version.id)
+
+
+@models_app.command("activate")
+def models_activate(
+    version_id: Annotated[str, typer.Argument(help="The version's id (from `models list`).")],
+    workspace: WorkspaceOption = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Make a version its audience's active model and rescore every lead of it."""
+    engine = _engine(workspace, db)
+    lists = Workspace.find(workspace).lists()
+    console = stderr()
+    with Progress(
+        TextColumn("rescoring"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+        disable=not is_terminal(),
+    ) as bar:
+        task = bar.add_task("leads", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        try:
+            version, rescored = activate(
+                engine, version_id, lists, datetime.now(UTC).timestamp(), progress
+            )
+        except KeyError:
+            fail(f"no model version {version_id!r}")
+    console.print(
+        f"{version.audience} now scores with version {version.id}; "
+        f"{counted(rescored, 'lead')} rescored",
+        highlight=False,
+    )

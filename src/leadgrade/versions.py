@@ -1,0 +1,143 @@
+"""Model versions: immutable YAML text with a content hash; one active version per
+audience; activating one rescores that audience's leads from their event history."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from leadgrade.core import Model, parse_model
+from leadgrade.engine import Engine
+from leadgrade.store.schema import model_versions
+
+STATUSES = ("draft", "active", "retired")
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    id: str
+    audience: str
+    digest: str
+    status: str
+    created_at: float
+    activated_at: float | None
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "audience": self.audience,
+            "digest": self.digest,
+            "status": self.status,
+            "created_at": self.created_at,
+            "activated_at": self.activated_at,
+        }
+
+
+def _seconds(moment: datetime | None) -> float | None:
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _version(row: Any) -> ModelVersion:
+    created = _seconds(row.created_at)
+    assert created is not None
+    return ModelVersion(
+        row.id, row.audience, row.digest, row.status, created, _seconds(row.activated_at)
+    )
+
+
+def add_version(
+    conn: sa.Connection, text: str, source: str, lists: Mapping[str, tuple[str, ...]], now: float
+) -> tuple[ModelVersion, Model]:
+    """Store ``text`` as a draft version of its audience (the same text twice is one
+    version). Raises :class:`leadgrade.core.ModelError` when the model does not load."""
+    model = parse_model(text, source, lists)
+    row = conn.execute(
+        sa.select(model_versions).where(
+            model_versions.c.audience == model.audience, model_versions.c.digest == model.digest
+        )
+    ).one_or_none()
+    if row is not None:
+        return _version(row), model
+    version_id = str(uuid.uuid4())
+    conn.execute(
+        sa.insert(model_versions).values(
+            id=version_id,
+            audience=model.audience,
+            digest=model.digest,
+            text=text,
+            status="draft",
+            created_at=datetime.fromtimestamp(now, UTC),
+        )
+    )
+    row = conn.execute(sa.select(model_versions).where(model_versions.c.id == version_id)).one()
+    return _version(row), model
+
+
+def list_versions(conn: sa.Connection, audience: str | None = None) -> list[ModelVersion]:
+    query = sa.select(model_versions).order_by(
+        model_versions.c.audience, model_versions.c.created_at
+    )
+    if audience is not None:
+        query = query.where(model_versions.c.audience == audience)
+    return [_version(row) for row in conn.execute(query)]
+
+
+def version_text(conn: sa.Connection, version_id: str) -> tuple[ModelVersion, str] | None:
+    row = conn.execute(
+        sa.select(model_versions).where(model_versions.c.id == version_id)
+    ).one_or_none()
+    return None if row is None else (_version(row), row.text)
+
+
+def active_models(conn: sa.Connection, lists: Mapping[str, tuple[str, ...]]) -> dict[str, Model]:
+    """The active model of each audience, parsed from its stored text."""
+    rows = conn.execute(sa.select(model_versions).where(model_versions.c.status == "active"))
+    return {row.audience: parse_model(row.text, f"version {row.id}", lists) for row in rows}
+
+
+def mark_active(conn: sa.Connection, version: ModelVersion, now: float) -> None:
+    """Make ``version`` its audience's active version; the one before is retired."""
+    conn.execute(
+        sa.update(model_versions)
+        .where(model_versions.c.audience == version.audience, model_versions.c.status == "active")
+        .values(status="retired")
+    )
+    conn.execute(
+        sa.update(model_versions)
+        .where(model_versions.c.id == version.id)
+        .values(status="active", activated_at=datetime.fromtimestamp(now, UTC))
+    )
+
+
+Progress = Callable[[int, int], None]
+
+
+def activate(
+    engine: Engine,
+    version_id: str,
+    lists: Mapping[str, tuple[str, ...]],
+    now: float,
+    progress: Progress | None = None,
+) -> tuple[ModelVersion, int]:
+    """Make a stored version active and rescore its audience; returns it and the number
+    of leads rescored. Raises KeyError for an unknown version."""
+    with engine.store.transaction() as conn:
+        found = version_text(conn, version_id)
+        if found is None:
+            raise KeyError(version_id)
+        version, text = found
+        model = parse_model(text, f"version {version.id}", lists)
+        mark_active(conn, version, now)
+    engine.models[version.audience] = model
+    rescored = engine.rescore(version.audience, now, progress=progress)
+    with engine.store.engine.connect() as conn:
+        current = version_text(conn, version_id)
+    assert current is not None
+    return current[0], rescored
