@@ -432,20 +432,30 @@ class Engine:
     def _history_state(
         self, conn: sa.Connection, person: str, audience: str, model: Model
     ) -> EngagementState:
-        state = EngagementState()
-        rows = conn.execute(
-            sa.select(
-                events.c.id,
-                events.c.type,
-                events.c.occurred_at,
-                events.c.properties,
-                events.c.audiences,
-            ).where(events.c.person_id == person)
-        ).all()
-        for row in rows:
-            if audience in row.audiences:
-                state.add(model, Event(row.id, row.type, _seconds(row.occurred_at), row.properties))
-        return state
+        return self._history_states(conn, [person], audience, model)[person]
+
+    def _history_states(
+        self, conn: sa.Connection, persons: Sequence[str], audience: str, model: Model
+    ) -> dict[str, EngagementState]:
+        """These people's engagement in ``audience``, rebuilt from the whole event log."""
+        states = {person: EngagementState() for person in persons}
+        for start in range(0, len(persons), 500):
+            rows = conn.execute(
+                sa.select(
+                    events.c.id,
+                    events.c.type,
+                    events.c.occurred_at,
+                    events.c.properties,
+                    events.c.audiences,
+                    events.c.person_id,
+                ).where(events.c.person_id.in_(persons[start : start + 500]))
+            )
+            for row in rows:
+                if audience in row.audiences:
+                    states[row.person_id].add(
+                        model, Event(row.id, row.type, _seconds(row.occurred_at), row.properties)
+                    )
+        return states
 
     def _leads_of(self, conn: sa.Connection, persons: Iterable[str]) -> dict[tuple[str, str], Any]:
         """The stored leads of these people, by (person, audience), locked on PostgreSQL so
@@ -607,23 +617,7 @@ class Engine:
                 if not ids:
                     break
                 after = ids[-1]
-                states = {person: EngagementState() for person in ids}
-                rows = conn.execute(
-                    sa.select(
-                        events.c.id,
-                        events.c.type,
-                        events.c.occurred_at,
-                        events.c.properties,
-                        events.c.audiences,
-                        events.c.person_id,
-                    ).where(events.c.person_id.in_(ids))
-                )
-                for row in rows:
-                    if audience in row.audiences:
-                        states[row.person_id].add(
-                            model,
-                            Event(row.id, row.type, _seconds(row.occurred_at), row.properties),
-                        )
+                states = self._history_states(conn, ids, audience, model)
                 stored = self._leads_of(conn, ids)
                 attributes = self._attributes(conn, ids)
                 plans = [

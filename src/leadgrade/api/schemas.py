@@ -18,7 +18,31 @@ class ExternalId(Strict):
     id: str = Field(min_length=1, max_length=320)
 
 
-class EventBody(Strict):
+class PersonFields(Strict):
+    """How a request names its person: any of their ids."""
+
+    person_id: str | None = Field(default=None, max_length=36)
+    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
+    anonymous_id: str | None = Field(default=None, max_length=320)
+    external: ExternalId | None = None
+
+    @model_validator(mode="after")
+    def _names_a_person(self) -> PersonFields:
+        if not (self.person_id or self.email or self.anonymous_id or self.external):
+            raise ValueError("name the person: person_id, email, anonymous_id or external")
+        return self
+
+    def ref(self) -> PersonRef:
+        return PersonRef(
+            self.person_id,
+            self.email,
+            self.anonymous_id,
+            self.external.system if self.external else None,
+            self.external.id if self.external else None,
+        )
+
+
+class EventBody(PersonFields):
     """One event. ``id`` is its idempotency key: sending it again changes nothing."""
 
     id: str = Field(min_length=1, max_length=200)
@@ -29,10 +53,6 @@ class EventBody(Strict):
         examples=["web.page_view"],
     )
     occurred_at: AwareDatetime
-    person_id: str | None = Field(default=None, max_length=36)
-    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
-    anonymous_id: str | None = Field(default=None, max_length=320)
-    external: ExternalId | None = None
     audience: str | None = Field(default=None, max_length=40)
     properties: dict[str, Any] = Field(default_factory=dict)
     traits: dict[str, Any] = Field(default_factory=dict, description="person attributes")
@@ -40,24 +60,12 @@ class EventBody(Strict):
     source: str | None = Field(default=None, max_length=200)
     campaign: str | None = Field(default=None, max_length=200)
 
-    @model_validator(mode="after")
-    def _names_a_person(self) -> EventBody:
-        if not (self.person_id or self.email or self.anonymous_id or self.external):
-            raise ValueError("name the person: person_id, email, anonymous_id or external")
-        return self
-
     def to_event(self) -> EventIn:
         return EventIn(
             id=self.id,
             type=self.type,
             occurred_at=self.occurred_at.timestamp(),
-            person=PersonRef(
-                self.person_id,
-                self.email,
-                self.anonymous_id,
-                self.external.system if self.external else None,
-                self.external.id if self.external else None,
-            ),
+            person=self.ref(),
             audience=self.audience,
             properties=self.properties,
             traits=self.traits,
@@ -100,30 +108,11 @@ class LeadPage(BaseModel):
     next: str | None
 
 
-class IdentifyBody(Strict):
+class IdentifyBody(PersonFields):
     """Who someone is: any of their ids (an anonymous visitor named with an e-mail is
     merged into that person, and their earlier activity counts) and what we know."""
 
-    person_id: str | None = Field(default=None, max_length=36)
-    email: str | None = Field(default=None, max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")
-    anonymous_id: str | None = Field(default=None, max_length=320)
-    external: ExternalId | None = None
     traits: dict[str, Any] = Field(default_factory=dict)
-
-    @model_validator(mode="after")
-    def _names_a_person(self) -> IdentifyBody:
-        if not (self.person_id or self.email or self.anonymous_id or self.external):
-            raise ValueError("name the person: person_id, email, anonymous_id or external")
-        return self
-
-    def ref(self) -> PersonRef:
-        return PersonRef(
-            self.person_id,
-            self.email,
-            self.anonymous_id,
-            self.external.system if self.external else None,
-            self.external.id if self.external else None,
-        )
 
 
 class PersonBody(Strict):

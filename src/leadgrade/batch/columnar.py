@@ -42,9 +42,19 @@ class Collected:
 
 
 def _header(path: Path) -> list[str] | None:
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        header = next(csv.reader(handle), None)
-    return None if header is None else [attribute_name(h) for h in header]
+    """A CSV file's column names (snake_case), or None when this path should not read it:
+    not CSV, unreadable, empty, or two columns of one name."""
+    try:
+        if file_format(path) != "csv":
+            return None
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle), None)
+    except Exception:  # any trouble at all: the row reader will name it
+        return None
+    if not header:
+        return None
+    names = [attribute_name(h) for h in header]
+    return names if len(set(names)) == len(names) else None
 
 
 def _quote(name: str) -> str:
@@ -70,13 +80,8 @@ def read_leads_columnar(path: Path, id_column: str = "id") -> LeadTable | None:
     """The leads of a CSV file read by DuckDB, or None when the row reader must read it
     (to name a bad row, or a file this path does not vouch for)."""
     key = attribute_name(id_column)
-    try:
-        if file_format(path) != "csv":
-            return None
-        names = _header(path)
-    except Exception:  # any trouble at all: the row reader will name it
-        return None
-    if not names or len(set(names)) != len(names) or key not in names:
+    names = _header(path)
+    if names is None or key not in names:
         return None
     con = duckdb.connect()
     try:
@@ -97,13 +102,8 @@ def collect_columnar(
     model: Model, path: Path, lead_index: dict[str, int], at: float
 ) -> Collected | None:
     """The matches of a CSV events file, or None when the row reader must read it."""
-    try:
-        if file_format(path) != "csv":
-            return None
-        names = _header(path)
-    except Exception:  # any trouble at all: the row reader will name it
-        return None
-    if names is None or len(set(names)) != len(names) or "properties" in names:
+    names = _header(path)
+    if names is None or "properties" in names:
         return None
     if any(field not in names for field in EVENT_FIELDS):
         return None

@@ -24,7 +24,7 @@ from rich.table import Table
 from leadgrade.batch.vector import Floats, ScoreTable
 from leadgrade.cli.common import iso
 from leadgrade.core import Scorecard
-from leadgrade.core.explain import shown
+from leadgrade.core.explain import explanation, shown
 from leadgrade.core.model import ENGAGEMENT_DIGITS, FIT_LETTERS
 
 COLUMNS = ("id", "audience", "fit", "engagement", "score", "grade", "mql", "reasons")
@@ -180,19 +180,7 @@ def explanation_record(lead_id: str, card: Scorecard, reasons: int) -> dict[str,
         "mql": card.mql,
         "reasons": [reason_text(c.rule_id, p, c.events) for c, p in ranked[:reasons]],
         "as_of": iso(card.at),
-        "explanation": [
-            {
-                "rule": c.rule_id,
-                "kind": c.kind,
-                "clip": c.clip,
-                "points": p,
-                "reason": c.reason,
-                "description": c.description,
-                "events": c.events,
-                "event_ids": list(c.event_ids),
-            }
-            for c, p in pairs
-        ],
+        "explanation": explanation(card),
     }
 
 

@@ -26,3 +26,21 @@ def shown(card: Scorecard, places: int = 2) -> list[tuple[Contribution, float]]:
     """A scorecard's contributions with the points to show for each (see :func:`apportion`)."""
     rounded = apportion([c.points for c in card.contributions], places)
     return list(zip(card.contributions, rounded, strict=True))
+
+
+def explanation(card: Scorecard) -> list[dict[str, object]]:
+    """The explanation as plain data (the API's and the CLI's JSON): each contribution with
+    its points as shown."""
+    return [
+        {
+            "rule": c.rule_id,
+            "kind": c.kind,
+            "clip": c.clip,
+            "points": points,
+            "reason": c.reason,
+            "description": c.description,
+            "events": c.events,
+            "event_ids": list(c.event_ids),
+        }
+        for c, points in shown(card)
+    ]

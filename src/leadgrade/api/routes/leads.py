@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from leadgrade.api.deps import EngineDep, NowDep, ReadKey, WriteKey
 from leadgrade.api.schemas import LeadPage, LeadPublic, StageMove
-from leadgrade.core.explain import shown
+from leadgrade.core.explain import explanation
 from leadgrade.engine import STAGES
 from leadgrade.leads import find_leads, get_lead, move_stage, timeline
 
@@ -73,22 +73,9 @@ def read_lead(lead_id: str, engine: EngineDep, now: NowDep, _key: ReadKey) -> di
         if lead is None:
             raise HTTPException(404, f"no lead {lead_id!r}")
         events = timeline(conn, lead)
-    explanation = [
-        {
-            "rule": c.rule_id,
-            "kind": c.kind,
-            "clip": c.clip,
-            "points": p,
-            "reason": c.reason,
-            "description": c.description,
-            "events": c.events,
-            "event_ids": list(c.event_ids),
-        }
-        for c, p in shown(lead.card)
-    ]
     return {
         **LeadPublic(**lead.item()).model_dump(),
-        "explanation": explanation,
+        "explanation": explanation(lead.card),
         "timeline": events,
     }
 
