@@ -59,8 +59,20 @@ def squeeze(text: str) -> str:
 
 CLI_GROUP = typer.main.get_command(app)
 assert isinstance(CLI_GROUP, typer.core.TyperGroup)
-#: Name → the click command object (Typer's, whether click is vendored or not).
-COMMANDS: dict[str, typing.Any] = dict(CLI_GROUP.commands)
+
+
+def _commands(group: typing.Any, prefix: str = "") -> dict[str, typing.Any]:
+    found: dict[str, typing.Any] = {}
+    for name, command in group.commands.items():
+        found[prefix + name] = command
+        if hasattr(command, "commands"):  # a command group: `leadgrade keys create`, …
+            found.update(_commands(command, f"{prefix}{name} "))
+    return found
+
+
+#: Name → the click command object (Typer's, whether click is vendored or not); the
+#: commands of a group under "GROUP COMMAND".
+COMMANDS: dict[str, typing.Any] = _commands(CLI_GROUP)
 
 
 def cli_section(name: str) -> str:

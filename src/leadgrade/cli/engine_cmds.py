@@ -114,9 +114,7 @@ def ingest(
                 if len(batch) >= batch_size:
                     flush(batch)
                     batch = []
-        except BadRow as bad:
-            if batch:
-                pass  # the bad row's batch is not stored: rerun after fixing the file
+        except BadRow as bad:  # the bad row's batch is not stored; the ones before are
             fail(f"{bad} (events before this batch were stored; fix the row and run again)")
         if batch:
             flush(batch)
