@@ -29,20 +29,28 @@ def columns_of(model, leads_events) -> MatchColumns:
     return columns
 
 
-@given(models(), st.lists(st.tuples(attributes, event_lists(max_size=25)), min_size=1, max_size=6))
-def test_the_batch_path_scores_as_the_core_does(model, leads) -> None:
+AT = T0 + 25 * DAY
+LEADS = st.lists(st.tuples(attributes, event_lists(max_size=25)), min_size=1, max_size=6)
+
+
+def table_of(model, leads, at):  # type: ignore[no-untyped-def]
+    """The batch path's table for generated (attributes, events) leads."""
     for _, events in leads:
         assume(len({e.id for e in events}) == len(events))
-    at = T0 + 25 * DAY
-    table = score_table(
+    return score_table(
         model,
         LeadTable.of({f"L{i}": a for i, (a, _) in enumerate(leads)}),
         columns_of(model, [e for _, e in leads]),
         at,
         with_event_ids=True,
     )
+
+
+@given(models(), LEADS)
+def test_the_batch_path_scores_as_the_core_does(model, leads) -> None:
+    table = table_of(model, leads, AT)
     for row, (attrs, events) in enumerate(leads):
-        core = score(model, attrs, events, at)
+        core = score(model, attrs, events, AT)
         batch = table.scorecard(row)
         assert table.score[row] == pytest.approx(core.score, rel=1e-9, abs=1e-9)
         assert table.fit[row] == core.fit  # fit is summed the same way in both paths
@@ -63,18 +71,9 @@ def test_the_batch_path_scores_as_the_core_does(model, leads) -> None:
         assert math.fsum(table.points[row]) == table.score[row]
 
 
-@given(models(), st.lists(st.tuples(attributes, event_lists(max_size=25)), min_size=1, max_size=6))
+@given(models(), LEADS)
 def test_shown_rows_match_the_shown_explanation(model, leads) -> None:
-    for _, events in leads:
-        assume(len({e.id for e in events}) == len(events))
-    at = T0 + 25 * DAY
-    table = score_table(
-        model,
-        LeadTable.of({f"L{i}": a for i, (a, _) in enumerate(leads)}),
-        columns_of(model, [e for _, e in leads]),
-        at,
-        with_event_ids=True,
-    )
+    table = table_of(model, leads, AT)
     for row, line in enumerate(rows(table, reasons=3)):
         card = table.scorecard(row)
         record = explanation_record(line.id, card, 3)
