@@ -179,3 +179,28 @@ def test_tick_expires_due_mqls(workspace: Path, write: Writer) -> None:
     assert "1 MQL expired" in invoke("tick", "--workspace", workspace, "--at", later).stderr
     listed = invoke("leads", "--workspace", workspace, "-f", "jsonl").stdout
     assert '"stage": "recycled"' in listed
+
+
+def test_explain_and_move_a_lead(workspace: Path, write: Writer) -> None:
+    events = write("events.csv", EVENTS)
+    invoke("ingest", "--workspace", workspace, events)
+    listed = invoke("leads", "--workspace", workspace, "--stage", "mql", "-f", "jsonl")
+    lead = json.loads(listed.stdout.splitlines()[0])
+    shown = invoke("explain", "--workspace", workspace, lead["id"], "-f", "jsonl")
+    record = json.loads(shown.stdout)
+    assert round(sum(c["points"] for c in record["explanation"]), 2) == round(record["score"], 2)
+    assert {c["rule"] for c in record["explanation"]} >= {"consultation-request", "pricing-page"}
+    table = invoke("explain", "--workspace", workspace, lead["id"])
+    assert "consultation-request" in table.stdout
+    moved = invoke("stage", "--workspace", workspace, lead["id"], "sal", "--reason", "called")
+    assert moved.exit_code == 0
+    assert "mql → sal" in moved.stderr
+    after = json.loads(
+        invoke("leads", "--workspace", workspace, "--stage", "sal", "-f", "jsonl").stdout
+    )
+    assert after["id"] == lead["id"]
+    assert (
+        invoke("stage", "--workspace", workspace, lead["id"], "hot", "--reason", "x").exit_code == 2
+    )
+    assert invoke("stage", "--workspace", workspace, "nope", "sal", "--reason", "x").exit_code == 2
+    assert invoke("explain", "--workspace", workspace, "nope").exit_code == 2

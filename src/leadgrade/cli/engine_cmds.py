@@ -27,10 +27,11 @@ from leadgrade.cli.common import (
     stderr,
 )
 from leadgrade.core import ModelError
+from leadgrade.core.explain import explanation
 from leadgrade.engine import STAGES, Engine, EventIn
 from leadgrade.ingest_files import read_event_inputs
 from leadgrade.keys import SCOPES, create_key, revoke
-from leadgrade.leads import find_leads
+from leadgrade.leads import find_leads, get_lead, move_stage
 from leadgrade.store.schema import api_keys
 from leadgrade.versions import activate, add_version, list_versions
 from leadgrade.workspace import Workspace, WorkspaceError
@@ -56,6 +57,8 @@ def register(app: typer.Typer) -> None:
     app.command("leads")(list_leads)
     app.command("serve")(serve)
     app.command("tick")(tick)
+    app.command("explain")(explain)
+    app.command("stage")(stage)
     app.add_typer(keys_app, name="keys")
     app.add_typer(models_app, name="models")
 
@@ -363,3 +366,58 @@ def models_activate(
         f"{counted(rescored, 'lead')} rescored",
         highlight=False,
     )
+
+
+def explain(
+    lead_id: Annotated[str, typer.Argument(help="The lead's id (from `leadgrade leads`).")],
+    output_format: FormatOption = None,
+    workspace: WorkspaceOption = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Why a lead scores what it does now: every contribution, adding up to the score."""
+    engine = _engine(workspace, db)
+    now = datetime.now(UTC).timestamp()
+    with engine.store.engine.connect() as conn:
+        lead = get_lead(conn, engine.models, lead_id, now)
+    engine.store.close()
+    if lead is None:
+        fail(f"no lead {lead_id!r}")
+    items = explanation(lead.card)
+    if (output_format or Format.table) is not Format.table:
+        print(json.dumps(lead.item() | {"explanation": items}))
+        return
+    table = Table(
+        title=f"{lead.email or lead.person_id} ({lead.audience}): score "
+        f"{lead.card.score:.2f}, grade {lead.card.grade}, stage {lead.stage}",
+        title_justify="left",
+    )
+    for column in ("rule", "points", "why", "events"):
+        table.add_column(column, justify="right" if column in ("points", "events") else "left")
+    for item in items:
+        table.add_row(
+            str(item["rule"]),
+            f"{item['points']:+.2f}",
+            str(item["description"] or item["reason"]),
+            str(item["events"] or ""),
+        )
+    Console().print(table)
+
+
+def stage(
+    lead_id: Annotated[str, typer.Argument(help="The lead's id.")],
+    to: Annotated[str, typer.Argument(help=f"The stage: {', '.join(STAGES)}.")],
+    reason: Annotated[str, typer.Option(help="Why (kept in the lead's history).")],
+    actor: Annotated[str, typer.Option(help="Who moves it (kept in the history).")] = "cli",
+    workspace: WorkspaceOption = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Move a lead to a stage by hand (backward moves too), with a history row."""
+    engine = _engine(workspace, db)
+    try:
+        with engine.store.transaction() as conn:
+            left = move_stage(conn, lead_id, to, actor, reason, datetime.now(UTC).timestamp())
+    except KeyError:
+        fail(f"no lead {lead_id!r}")
+    except ValueError as exc:
+        fail(str(exc))
+    stderr().print(f"lead {lead_id}: {left} → {to}", highlight=False)
