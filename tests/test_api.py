@@ -296,3 +296,20 @@ def test_model_versions_over_the_api(client: TestClient) -> None:
     (lead,) = client.get("/v1/leads", headers=reader).json()["items"]
     assert lead["engagement"] == pytest.approx(25, abs=0.2)  # one pricing view, now worth 25
     assert client.post("/v1/models/nope/activate", headers=admin).status_code == 404
+
+
+def test_metrics_in_prometheus_text(client: TestClient) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    keys = token(client, "admin")
+    client.post("/v1/events", headers=keys, json={"events": [event("e1"), event("e2")]})
+    client.post("/v1/events", headers=keys, json=event("e1"))
+    text = client.get("/metrics").text
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+    assert samples[("leadgrade_leads", (("audience", "employer"), ("stage", "lead")))] == 1
+    assert samples[("leadgrade_events_total", (("outcome", "accepted"),))] == 2
+    assert samples[("leadgrade_events_total", (("outcome", "duplicate"),))] == 1

@@ -10,9 +10,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from leadgrade import __version__
 from leadgrade.api.errors import request_validation_handler
+from leadgrade.api.metrics import Metrics
 from leadgrade.api.routes import events, leads, models, people
 from leadgrade.engine import Engine
 
@@ -44,11 +47,19 @@ def create_app(
     app.state.engine = engine
     app.state.clock = clock
     app.state.lists = dict(lists or {})  # named lists, for model versions posted
+    app.state.metrics = Metrics(engine)
     app.add_exception_handler(RequestValidationError, request_validation_handler)
     app.include_router(events.router)
     app.include_router(leads.router)
     app.include_router(people.router)
     app.include_router(models.router)
+
+    @app.get("/metrics", tags=["health"], response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        """Prometheus text format: leads by audience and stage, events by outcome."""
+        return PlainTextResponse(
+            generate_latest(app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST
+        )
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, object]:

@@ -74,6 +74,9 @@ async def post_events(
     except ValidationError as exc:
         return from_validation(exc)
     result = engine.ingest(events, now)
+    counter = request.app.state.metrics.events
+    counter.labels("accepted").inc(result.accepted)
+    counter.labels("duplicate").inc(result.duplicates)
     return JSONResponse(
         IngestPublic(accepted=result.accepted, duplicates=result.duplicates).model_dump()
     )
