@@ -313,3 +313,27 @@ def test_metrics_in_prometheus_text(client: TestClient) -> None:
     assert samples[("leadgrade_leads", (("audience", "employer"), ("stage", "lead")))] == 1
     assert samples[("leadgrade_events_total", (("outcome", "accepted"),))] == 2
     assert samples[("leadgrade_events_total", (("outcome", "duplicate"),))] == 1
+
+
+def test_leads_sort_by_fit_engagement_or_last_change(client: TestClient) -> None:
+    keys = token(client, "admin")
+    client.post(
+        "/v1/events",
+        headers=keys,
+        json={
+            "events": [
+                event("a", email="fit@acme.com", traits={"job_title": "VP Talent"}),
+                event("b", email="busy@acme.com"),
+                event("c", email="busy@acme.com", type="demo.request", properties={}),
+            ]
+        },
+    )
+
+    def order(sort: str) -> list[str]:
+        page = client.get("/v1/leads", params={"sort": sort}, headers=keys).json()
+        return [item["email"] for item in page["items"]]
+
+    assert order("fit") == ["fit@acme.com", "busy@acme.com"]
+    assert order("engagement") == ["busy@acme.com", "fit@acme.com"]
+    assert order("score") == ["busy@acme.com", "fit@acme.com"]  # 50 engagement vs 20 + 10
+    assert client.get("/v1/leads", params={"sort": "name"}, headers=keys).status_code == 422

@@ -204,3 +204,13 @@ def test_explain_and_move_a_lead(workspace: Path, write: Writer) -> None:
     )
     assert invoke("stage", "--workspace", workspace, "nope", "sal", "--reason", "x").exit_code == 2
     assert invoke("explain", "--workspace", workspace, "nope").exit_code == 2
+
+
+def test_leads_sorted_and_a_bad_sort_refused(workspace: Path, write: Writer) -> None:
+    invoke("ingest", "--workspace", workspace, write("events.csv", EVENTS))
+    by_fit = invoke("leads", "--workspace", workspace, "--sort", "fit", "-f", "jsonl").stdout
+    fits = [json.loads(line)["fit"] for line in by_fit.splitlines()]
+    assert fits == sorted(fits, reverse=True)
+    refused = invoke("leads", "--workspace", workspace, "--sort", "name")
+    assert refused.exit_code == 2
+    assert "--sort 'name'" in refused.stderr

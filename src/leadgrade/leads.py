@@ -3,7 +3,7 @@ the dashboard all read through here, so a lead looks the same everywhere."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -49,6 +49,16 @@ class LeadView:
         }
 
 
+#: How leads can be ordered: by score now, fit or engagement (highest first), or by the
+#: last change (newest first); ties by id, so pages are stable.
+SORTS: dict[str, Callable[[LeadView], tuple[Any, ...]]] = {
+    "score": lambda v: (-v.card.score, v.id),
+    "fit": lambda v: (-v.card.fit, v.id),
+    "engagement": lambda v: (-v.card.engagement, v.id),
+    "updated": lambda v: (-v.updated_at, v.id),
+}
+
+
 def _view(row: Any, model: Model, now: float) -> LeadView:
     attributes = enrich(row.attributes)
     state = (
@@ -85,8 +95,9 @@ def find_leads(
     grade: str | None = None,
     owner: str | None = None,
     min_score: float | None = None,
+    sort: str = "score",
 ) -> list[LeadView]:
-    """Leads matching the filters, best score now first (ties by id)."""
+    """Leads matching the filters, in the order ``sort`` names (see :data:`SORTS`)."""
     query = _query()
     if audience is not None:
         query = query.where(leads.c.audience == audience)
@@ -105,7 +116,7 @@ def find_leads(
         if min_score is not None and view.card.score < min_score:
             continue
         found.append(view)
-    found.sort(key=lambda v: (-v.card.score, v.id))
+    found.sort(key=SORTS[sort])
     return found
 
 

@@ -31,7 +31,7 @@ from leadgrade.core.explain import explanation
 from leadgrade.engine import STAGES, Engine, EventIn
 from leadgrade.ingest_files import read_event_inputs
 from leadgrade.keys import SCOPES, create_key, revoke
-from leadgrade.leads import find_leads, get_lead, move_stage
+from leadgrade.leads import SORTS, find_leads, get_lead, move_stage
 from leadgrade.store.schema import api_keys
 from leadgrade.versions import activate, add_version, list_versions
 from leadgrade.workspace import Workspace, WorkspaceError
@@ -140,7 +140,10 @@ def list_leads(
     min_score: Annotated[
         float | None, typer.Option(help="Only leads scoring at least this now.")
     ] = None,
-    limit: Annotated[int, typer.Option(help="At most this many leads, best first.", min=1)] = 50,
+    sort: Annotated[
+        str, typer.Option(help="Order: score, fit or engagement (highest first), or updated.")
+    ] = "score",
+    limit: Annotated[int, typer.Option(help="At most this many leads, in that order.", min=1)] = 50,
     output_format: FormatOption = None,
     workspace: WorkspaceOption = None,
     db: DatabaseOption = None,
@@ -148,6 +151,8 @@ def list_leads(
     """List leads with their score now (engagement decayed to this moment), best first."""
     if stage is not None and stage not in STAGES:
         fail(f"--stage {stage!r} is not a stage; use one of {', '.join(STAGES)}")
+    if sort not in SORTS:
+        fail(f"--sort {sort!r}: use one of {', '.join(SORTS)}")
     engine = _engine(workspace, db)
     now = datetime.now(UTC).timestamp()
     with engine.store.engine.connect() as conn:
@@ -159,6 +164,7 @@ def list_leads(
             stage=stage,
             grade=grade,
             min_score=min_score,
+            sort=sort,
         )
     engine.store.close()
     records = [view.item() | {"updated_at": iso(view.updated_at)} for view in found[:limit]]

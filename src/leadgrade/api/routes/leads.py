@@ -39,10 +39,18 @@ def list_leads(
     grade: Annotated[str | None, Query(pattern=r"^[A-D][1-4]$")] = None,
     owner: str | None = None,
     min_score: float | None = None,
+    sort: Annotated[
+        str,
+        Query(
+            pattern="^(score|fit|engagement|updated)$",
+            description="score, fit or engagement (highest first), or updated (newest)",
+        ),
+    ] = "score",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     cursor: str | None = None,
 ) -> dict[str, Any]:
-    """Leads by score now (engagement decayed to this moment), best first."""
+    """Leads with their score now (engagement decayed to this moment), best first unless
+    ``sort`` says otherwise."""
     if stage is not None and stage not in STAGES:
         raise HTTPException(
             422, [{"path": "query:$.stage", "message": f"one of {', '.join(STAGES)}"}]
@@ -58,6 +66,7 @@ def list_leads(
             grade=grade,
             owner=owner,
             min_score=min_score,
+            sort=sort,
         )
     page = found[start : start + limit]
     more = start + limit < len(found)
