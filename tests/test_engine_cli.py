@@ -214,3 +214,26 @@ def test_leads_sorted_and_a_bad_sort_refused(workspace: Path, write: Writer) -> 
     refused = invoke("leads", "--workspace", workspace, "--sort", "name")
     assert refused.exit_code == 2
     assert "--sort 'name'" in refused.stderr
+
+
+def test_ingest_a_people_file_refits_their_leads(workspace: Path, write: Writer) -> None:
+    invoke("ingest", "--workspace", workspace, write("events.csv", EVENTS))
+    people = write(
+        "people.csv",
+        "email,Job Title,Company Size,Industry\n"
+        "cy@mail.com,,,\n"
+        "vp@acme.com,VP Talent,800,Software\n",
+    )
+    result = invoke("ingest", "--workspace", workspace, people)
+    assert result.exit_code == 0, result.output
+    assert "2 people recorded" in result.stderr
+    listed = [
+        json.loads(line)
+        for line in invoke("leads", "--workspace", workspace, "-f", "jsonl").stdout.splitlines()
+    ]
+    vp = next(r for r in listed if r["email"] == "vp@acme.com")
+    assert vp["fit"] == 12 + 8 + 15 + 10  # the new industry counts at once
+    bad = write("people.jsonl", '{"job_title": "nobody"}\n')
+    refused = invoke("ingest", "--workspace", workspace, bad)
+    assert refused.exit_code == 2
+    assert "people.jsonl:1: column 'email': the row names no person" in refused.stderr

@@ -22,6 +22,7 @@ from leadgrade.core.attributes import attribute_name
 from leadgrade.engine import EventIn, PersonRef
 
 PERSON_COLUMNS = ("person_id", "email", "anonymous_id", "external_system", "external_id")
+ID_COLUMNS = frozenset(PERSON_COLUMNS) - {"email"}
 FIELDS = (
     "id",
     "type",
@@ -119,6 +120,79 @@ def _csv_rows(handle: object, path: str) -> Iterator[tuple[int, dict[str, object
     for required in ("id", "type", "occurred_at"):
         if required not in names:
             raise BadRow(path, 1, required, "the header has no such column")
+    for row in reader:
+        if len(row) != len(names):
+            if row:
+                yield (
+                    reader.line_num,
+                    BadRow(
+                        path, reader.line_num, "", f"has {len(row)} fields, the header {len(names)}"
+                    ),
+                )
+            continue
+        yield reader.line_num, dict(zip(names, row, strict=True))
+
+
+def file_kind(path: Path) -> str:
+    """``events`` when the file's rows have ``type`` and ``occurred_at``, else ``people``."""
+    with _open(path) as handle:
+        if file_format(path) == "csv":
+            header = next(csv.reader(handle), None) or []
+            names = {attribute_name(h) for h in header}
+        else:
+            names = set()
+            for text in handle:
+                if text.strip():
+                    try:
+                        first = json.loads(text)
+                    except json.JSONDecodeError:
+                        return "events"  # the events reader names the bad line
+                    names = {attribute_name(k) for k in first} if isinstance(first, dict) else set()
+                    break
+    return "events" if {"type", "occurred_at"} <= names else "people"
+
+
+def read_people(
+    path: Path, on_bad: OnBad | None = None
+) -> Iterator[tuple[int, PersonRef, dict[str, object]]]:
+    """People rows: their ids (``person_id``, ``email``, ``anonymous_id``,
+    ``external_system`` with ``external_id``) and, in every other column, attributes."""
+    name = str(path)
+    with _open(path) as handle:
+        if file_format(path) == "jsonl":
+            rows: Iterator[tuple[int, dict[str, object] | BadRow]] = _json_lines(handle, name)
+        else:
+            rows = _people_csv(handle, name)
+        for line, row in rows:
+            if isinstance(row, BadRow):
+                _handle(row, on_bad)
+                continue
+            person = PersonRef(*(_text(row, c) for c in PERSON_COLUMNS))
+            if not person.identities():
+                _handle(
+                    BadRow(
+                        name,
+                        line,
+                        "email",
+                        "the row names no person: give person_id, "
+                        "email, anonymous_id, or external_system and external_id",
+                    ),
+                    on_bad,
+                )
+                continue
+            # Ids are not attributes, except the e-mail, which fit rules read.
+            attributes = {
+                k: v for k, v in row.items() if k not in ID_COLUMNS and v not in (None, "")
+            }
+            yield line, person, attributes
+
+
+def _people_csv(handle: object, path: str) -> Iterator[tuple[int, dict[str, object] | BadRow]]:
+    reader = csv.reader(handle)  # type: ignore[arg-type]
+    header = next(reader, None)
+    if header is None:
+        return
+    names = [attribute_name(h) for h in header]
     for row in reader:
         if len(row) != len(names):
             if row:

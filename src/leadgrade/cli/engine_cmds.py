@@ -29,7 +29,7 @@ from leadgrade.cli.common import (
 from leadgrade.core import ModelError
 from leadgrade.core.explain import explanation
 from leadgrade.engine import STAGES, Engine, EventIn
-from leadgrade.ingest_files import read_event_inputs
+from leadgrade.ingest_files import file_kind, read_event_inputs, read_people
 from leadgrade.keys import SCOPES, create_key, revoke
 from leadgrade.leads import SORTS, find_leads, get_lead, move_stage
 from leadgrade.store.schema import api_keys
@@ -84,8 +84,11 @@ def ingest(
     workspace: WorkspaceOption = None,
     db: DatabaseOption = None,
 ) -> None:
-    """Store events and score their leads. Idempotent: each event's id is its key, so an
-    interrupted import is resumed by running it again.
+    """Store events and score their leads, or record people. Idempotent: each event's id
+    is its key, so an interrupted import is resumed by running it again.
+
+    A file whose rows have type and occurred_at holds events; any other holds people:
+    their ids and, in every other column, attributes (job_title, company_size, …).
 
     Each row needs id, type, occurred_at, and its person: person_id, email, anonymous_id,
     or external_system and external_id. A bad row stops the import with exit 2 before
@@ -93,7 +96,7 @@ def ingest(
     """
     engine = _engine(workspace, db)
     console = stderr()
-    totals = {"accepted": 0, "duplicates": 0, "mqls": 0, "bad": 0}
+    totals = {"accepted": 0, "duplicates": 0, "mqls": 0, "bad": 0, "people": 0}
 
     def report_bad(bad: BadRow) -> None:
         totals["bad"] += 1
@@ -110,6 +113,16 @@ def ingest(
         totals["mqls"] += sum(type(e).__name__ == "LeadBecameMQL" for e in result.domain_events)
 
     for path in files:
+        if file_kind(path) == "people":
+            try:
+                for _line, person, attributes in read_people(
+                    path, report_bad if skip_bad_rows else None
+                ):
+                    engine.identify(person, attributes, datetime.now(UTC).timestamp())
+                    totals["people"] += 1
+            except BadRow as bad:
+                fail(f"{bad} (the people before this row were recorded)")
+            continue
         batch: list[EventIn] = []
         try:
             for event in read_event_inputs(path, report_bad if skip_bad_rows else None):
@@ -125,6 +138,11 @@ def ingest(
         f"{counted(totals['accepted'], 'event')} stored, "
         f"{counted(totals['duplicates'], 'replay')} ignored, "
         f"{counted(totals['mqls'], 'new MQL')}"
+        + (
+            f", {totals['people']:,} {'person' if totals['people'] == 1 else 'people'} recorded"
+            if totals["people"]
+            else ""
+        )
         + (f", {counted(totals['bad'], 'bad row')} skipped" if totals["bad"] else ""),
         highlight=False,
     )
