@@ -100,7 +100,7 @@ def read_event_inputs(path: Path, on_bad: OnBad | None = None) -> Iterator[Event
         if file_format(path) == "jsonl":
             rows: Iterator[tuple[int, dict[str, object] | BadRow]] = _json_lines(handle, name)
         else:
-            rows = _csv_rows(handle, name)
+            rows = _csv_rows(handle, name, required=("id", "type", "occurred_at"))
         for line, row in rows:
             if isinstance(row, BadRow):
                 _handle(row, on_bad)
@@ -111,15 +111,17 @@ def read_event_inputs(path: Path, on_bad: OnBad | None = None) -> Iterator[Event
                 _handle(bad, on_bad)
 
 
-def _csv_rows(handle: object, path: str) -> Iterator[tuple[int, dict[str, object] | BadRow]]:
+def _csv_rows(
+    handle: object, path: str, required: tuple[str, ...]
+) -> Iterator[tuple[int, dict[str, object] | BadRow]]:
     reader = csv.reader(handle)  # type: ignore[arg-type]
     header = next(reader, None)
     if header is None:
         return
     names = [attribute_name(h) for h in header]
-    for required in ("id", "type", "occurred_at"):
-        if required not in names:
-            raise BadRow(path, 1, required, "the header has no such column")
+    for column in required:
+        if column not in names:
+            raise BadRow(path, 1, column, "the header has no such column")
     for row in reader:
         if len(row) != len(names):
             if row:
@@ -162,7 +164,7 @@ def read_people(
         if file_format(path) == "jsonl":
             rows: Iterator[tuple[int, dict[str, object] | BadRow]] = _json_lines(handle, name)
         else:
-            rows = _people_csv(handle, name)
+            rows = _csv_rows(handle, name, required=())
         for line, row in rows:
             if isinstance(row, BadRow):
                 _handle(row, on_bad)
@@ -185,22 +187,3 @@ def read_people(
                 k: v for k, v in row.items() if k not in ID_COLUMNS and v not in (None, "")
             }
             yield line, person, attributes
-
-
-def _people_csv(handle: object, path: str) -> Iterator[tuple[int, dict[str, object] | BadRow]]:
-    reader = csv.reader(handle)  # type: ignore[arg-type]
-    header = next(reader, None)
-    if header is None:
-        return
-    names = [attribute_name(h) for h in header]
-    for row in reader:
-        if len(row) != len(names):
-            if row:
-                yield (
-                    reader.line_num,
-                    BadRow(
-                        path, reader.line_num, "", f"has {len(row)} fields, the header {len(names)}"
-                    ),
-                )
-            continue
-        yield reader.line_num, dict(zip(names, row, strict=True))
