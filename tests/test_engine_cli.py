@@ -237,3 +237,13 @@ def test_ingest_a_people_file_refits_their_leads(workspace: Path, write: Writer)
     refused = invoke("ingest", "--workspace", workspace, bad)
     assert refused.exit_code == 2
     assert "people.jsonl:1: column 'email': the row names no person" in refused.stderr
+
+
+def test_the_workspace_variable_names_the_folder_not_a_setting(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LEADGRADE_WORKSPACE", str(workspace))
+    monkeypatch.chdir(tmp_path)
+    linted = invoke("lint")
+    assert linted.exit_code == 0, linted.output
+    assert get_settings(workspace / "leadgrade.toml").workspace.name == "My staffing firm"

@@ -240,3 +240,12 @@ def test_progress_is_reported_in_bytes_read(write: Writer) -> None:
     assert seen == sorted(seen)
     assert len(seen) >= 3
     assert seen[-1] == path.stat().st_size
+
+
+def test_csv_properties_keys_are_attribute_names_too(write: Writer) -> None:
+    text = (
+        "id,lead_id,type,occurred_at,properties\n"
+        'e1,L1,content.download,2026-09-01,"{""assetType"": ""salary_guide""}"\n'
+    )
+    (event,) = read_events(write("events.csv", text))
+    assert event[5].get("asset_type") == "salary_guide"

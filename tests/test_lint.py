@@ -112,3 +112,10 @@ def test_words_split_camel_case_and_separators() -> None:
     assert words("SSNLast4") == ["ssn", "last", "4"]
     assert words("zip5") == ["zip", "5"]
     assert words("page_views") == ["page", "views"]
+
+
+@pytest.mark.parametrize("field", ["year_born", "yearBorn", "born_on", "date_born"])
+def test_born_phrases_are_age(field: str) -> None:
+    guardrail = guardrail_for(field, candidates=False)
+    assert guardrail is not None
+    assert guardrail.name == "age"

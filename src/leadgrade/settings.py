@@ -4,12 +4,14 @@ by :func:`get_settings` when asked, never at import time (DESIGN §13)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -45,6 +47,15 @@ class RoutingOfEventsSection(Section):
     rules: list[AudienceRuleSection] = Field(default_factory=list)
 
 
+class _Environment(EnvSettingsSource):
+    """The environment's overrides, less ``LEADGRADE_WORKSPACE``: that variable names the
+    workspace folder (DESIGN §13), not the ``[workspace]`` section of the settings."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        loaded = super()._load_env_vars()
+        return {k: v for k, v in loaded.items() if k.lower() != "leadgrade_workspace"}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="LEADGRADE_",
@@ -70,7 +81,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # Environment first, then the workspace's file (passed in as init values).
-        return env_settings, init_settings
+        return _Environment(settings_cls), init_settings
 
 
 def get_settings(config_file: Path | None) -> Settings:

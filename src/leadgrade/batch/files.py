@@ -290,7 +290,7 @@ class RowProperties(Mapping[str, object]):
                     ) from None
                 if not isinstance(extra, dict):
                     raise BadRow(self._path, 0, "properties", "must be a JSON object")
-            self._extra = extra  # type: ignore[assignment]
+            self._extra = _named(extra)  # type: ignore[arg-type]
         assert self._extra is not None
         return self._extra
 

@@ -34,8 +34,8 @@ def lint(
     workspace: Annotated[
         Path | None,
         typer.Option(
-            help="Workspace whose models to check when no file is given (default: "
-            "$LEADGRADE_WORKSPACE, or the current folder or a parent).",
+            help="Workspace whose models to check when no file is given, and whose lists "
+            "to use (default: $LEADGRADE_WORKSPACE, or the current folder or a parent).",
             envvar="LEADGRADE_WORKSPACE",
             file_okay=False,
         ),
@@ -53,6 +53,11 @@ def lint(
             fail(f"no model files given and {exc}")
     console, errors = stderr(), 0
     named = read_lists(lists) if lists is not None else None
+    if named is None and workspace is not None:  # the lists `score --workspace` would use
+        try:
+            named = Workspace.find(workspace).lists()
+        except WorkspaceError as exc:
+            fail(str(exc))
     for path in models:
         model, problems = check_model_file(path, named if named is not None else lists_for(path))
         for problem in problems:

@@ -44,6 +44,9 @@ GUARDRAILS: tuple[Guardrail, ...] = (
             "birth year",
             "year of birth",
             "yob",
+            "year born",
+            "born on",
+            "date born",
         ),
     ),
     Guardrail(
