@@ -64,8 +64,14 @@ def register(app: typer.Typer) -> None:
 
 
 def _engine(workspace: Path | None, db: str | None) -> Engine:
+    return _opened(workspace, db)[1]
+
+
+def _opened(workspace: Path | None, db: str | None) -> tuple[Workspace, Engine]:
+    """The workspace (found once) and its engine; exit 2 with the reason if either fails."""
     try:
-        return Workspace.find(workspace).engine(db)
+        found = Workspace.find(workspace)
+        return found, found.engine(db)
     except (WorkspaceError, ModelError) as exc:
         fail(str(exc))
 
@@ -229,8 +235,8 @@ def serve(
 
     from leadgrade.api import create_app
 
-    engine = _engine(workspace, db)
-    lists = Workspace.find(workspace).lists()
+    found, engine = _opened(workspace, db)
+    lists = found.lists()
     stderr().print(
         f"leadgrade serving {engine.store.dialect} at http://{host}:{port} "
         f"(API docs: http://{host}:{port}/docs)",
@@ -339,8 +345,8 @@ def models_add(
 ) -> None:
     """Store a model file as a draft version (prints its id); it scores nothing until
     activated."""
-    engine = _engine(workspace, db)
-    lists = Workspace.find(workspace).lists()
+    found, engine = _opened(workspace, db)
+    lists = found.lists()
     try:
         with engine.store.transaction() as conn:
             version, _ = add_version(
@@ -363,8 +369,8 @@ def models_activate(
     db: DatabaseOption = None,
 ) -> None:
     """Make a version its audience's active model and rescore every lead of it."""
-    engine = _engine(workspace, db)
-    lists = Workspace.find(workspace).lists()
+    found, engine = _opened(workspace, db)
+    lists = found.lists()
     console = stderr()
     with Progress(
         TextColumn("rescoring"),
