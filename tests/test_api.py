@@ -59,11 +59,44 @@ def test_keys_are_required_and_scoped(client: TestClient) -> None:
 def test_events_are_idempotent(client: TestClient) -> None:
     keys = token(client, "ingest")
     first = client.post("/v1/events", json=event("e1"), headers=keys)
-    assert first.json() == {"accepted": 1, "duplicates": 0}
+    assert first.json() == {"accepted": 1, "duplicates": 0, "valid": 1}
     batch = {"events": [event("e1"), event("e2", occurred_at="2026-09-30T11:00:00+02:00")]}
     assert client.post("/v1/events", json=batch, headers=keys).json() == {
         "accepted": 1,
         "duplicates": 1,
+        "valid": 2,
+    }
+
+
+def test_a_dry_run_checks_events_and_stores_nothing(client: TestClient) -> None:
+    keys = token(client, "ingest")
+    batch = {"events": [event("d1"), event("d2")]}
+    answer = client.post("/v1/events?dry_run=true", json=batch, headers=keys)
+    assert answer.json() == {"accepted": 0, "duplicates": 0, "valid": 2}
+    bad = client.post("/v1/events?dry_run=true", json=event("d3", type="Bad"), headers=keys)
+    assert bad.status_code == 422
+    assert client.post("/v1/events", json=batch, headers=keys).json()["accepted"] == 2
+
+
+def test_concurrent_requests_each_get_their_own_counts(client: TestClient) -> None:
+    """Requests arriving together are written as one group; each still learns how many
+    of its own events were new, and an id sent by two requests counts once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    keys = token(client, "ingest")
+    bodies = [
+        {"events": [event(f"c{i}", email=f"p{i % 7}@acme.com"), event("shared")]}
+        for i in range(40)
+    ]
+    with ThreadPoolExecutor(20) as pool:
+        answers = list(pool.map(lambda b: client.post("/v1/events", json=b, headers=keys), bodies))
+    counts = [answer.json() for answer in answers]
+    assert all(answer.status_code == 200 for answer in answers)
+    assert sum(c["accepted"] for c in counts) == 41  # 40 own events + "shared" once
+    assert sum(c["duplicates"] for c in counts) == 39
+    leads = client.get("/v1/leads?limit=100", headers=token(client, "read")).json()["items"]
+    assert {lead["email"] for lead in leads} == {f"p{i}@acme.com" for i in range(7)} | {
+        "ana@acme.com"
     }
 
 

@@ -151,6 +151,7 @@ class IngestResult:
     accepted: int = 0
     duplicates: int = 0
     leads_scored: int = 0
+    inserted: set[str] = field(default_factory=set)  # ids of the events stored
     domain_events: list[DomainEvent] = field(default_factory=list)
 
 
@@ -192,6 +193,7 @@ class Engine:
                 )
             inserted = self._insert_events(conn, rows)
             result.accepted = len(inserted)
+            result.inserted = inserted
             result.duplicates = len(batch) - len(inserted)
             touched: dict[tuple[str, str], list[Event]] = {}
             for row in rows:

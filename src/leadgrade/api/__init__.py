@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from leadgrade import __version__
 from leadgrade.api.errors import request_validation_handler
+from leadgrade.api.ingester import Ingester
 from leadgrade.api.metrics import Metrics
 from leadgrade.api.routes import events, leads, models, people
 from leadgrade.engine import Engine
@@ -37,6 +38,7 @@ def create_app(
         yield
         if task is not None:
             task.cancel()
+        await app.state.ingester.close()
 
     app = FastAPI(
         title="leadgrade",
@@ -45,6 +47,7 @@ def create_app(
         description="Lead scoring and MQL engine: fit + decaying engagement, A1–D4.",
     )
     app.state.engine = engine
+    app.state.ingester = Ingester(engine)
     app.state.clock = clock
     app.state.lists = dict(lists or {})  # named lists, for model versions posted
     app.state.metrics = Metrics(engine)

@@ -80,8 +80,9 @@ class EventBatch(Strict):
 
 
 class IngestPublic(BaseModel):
-    accepted: int
-    duplicates: int
+    accepted: int = Field(description="events stored now")
+    duplicates: int = Field(description="events already stored (replays): nothing changed")
+    valid: int = Field(description="events in the request, all valid")
 
 
 class StageMove(Strict):

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from leadgrade.api.deps import EngineDep, IngestKey, NowDep
+from leadgrade.api.deps import IngestKey, NowDep
 from leadgrade.api.errors import from_validation
+from leadgrade.api.ingester import Ingester
 from leadgrade.api.schemas import EventBatch, EventBody, IngestPublic
 
 router = APIRouter(tags=["events"])
@@ -45,10 +46,16 @@ BODY_DOC: dict[str, Any] = {
     },
 )
 async def post_events(
-    request: Request, engine: EngineDep, now: NowDep, _key: IngestKey
+    request: Request,
+    now: NowDep,
+    _key: IngestKey,
+    dry_run: Annotated[
+        bool, Query(description="Check the events and answer without storing them.")
+    ] = False,
 ) -> JSONResponse:
     """Store and score events. Replays (an id already stored) count as duplicates and
-    change nothing; a batch with any invalid event is refused whole."""
+    change nothing; a batch with any invalid event is refused whole. Requests arriving
+    together are written in one transaction (group commit)."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         return JSONResponse(
             {"detail": "send JSON: Content-Type: application/json"},
@@ -73,10 +80,15 @@ async def post_events(
             events = [EventBody.model_validate(data).to_event()]
     except ValidationError as exc:
         return from_validation(exc)
-    result = engine.ingest(events, now)
+    if dry_run:
+        return JSONResponse(IngestPublic(accepted=0, duplicates=0, valid=len(events)).model_dump())
+    ingester: Ingester = request.app.state.ingester
+    result = await ingester.submit(events, now)
     counter = request.app.state.metrics.events
     counter.labels("accepted").inc(result.accepted)
     counter.labels("duplicate").inc(result.duplicates)
     return JSONResponse(
-        IngestPublic(accepted=result.accepted, duplicates=result.duplicates).model_dump()
+        IngestPublic(
+            accepted=result.accepted, duplicates=result.duplicates, valid=len(events)
+        ).model_dump()
     )
