@@ -23,6 +23,7 @@ from leadgrade.core import EngagementState, Event, Model, score_reaches
 from leadgrade.core.attributes import enrich
 from leadgrade.core.scoring import assemble, fit_contributions
 from leadgrade.store import Store
+from leadgrade.store.bulk import Bulk
 from leadgrade.store.schema import events, identities, leads, people, stage_changes
 
 STAGES = ("lead", "mql", "sal", "sql", "opportunity", "won", "recycled", "disqualified")
@@ -172,19 +173,19 @@ class Engine:
             result.duplicates = len(batch) - len(fresh)
             if not fresh:
                 return result
-            owners, created = self._resolve_people(conn, fresh, now, result)
+            people_of, created, known = self._resolve_people(conn, fresh, now, result)
+            received = _time(now)
+            placed: dict[tuple[str, str | None, str | None], list[str]] = {}
             rows: list[dict[str, Any]] = []
             for event in fresh:
                 rows.append(
                     {
                         "id": event.id,
-                        "person_id": owners[event.id],
+                        "person_id": people_of[event.id],
                         "type": event.type,
                         "occurred_at": _time(event.occurred_at),
-                        "received_at": _time(now),
-                        "audiences": [
-                            a for a in self.audiences.audiences_of(event) if a in self.models
-                        ],
+                        "received_at": received,
+                        "audiences": self._placed(event, placed),
                         "properties": dict(event.properties),
                         "channel": event.channel,
                         "source": event.source,
@@ -196,13 +197,30 @@ class Engine:
             result.inserted = inserted
             result.duplicates = len(batch) - len(inserted)
             touched: dict[tuple[str, str], list[Event]] = {}
-            for row in rows:
-                if row["id"] not in inserted:
+            for event, row in zip(fresh, rows, strict=True):
+                if event.id not in inserted:
                     continue
+                core = Event(event.id, event.type, event.occurred_at, event.properties)
                 for audience in row["audiences"]:
-                    touched.setdefault((row["person_id"], audience), []).append(_core_event(row))
-            self._score_all(conn, touched, created, now, result)
+                    touched.setdefault((row["person_id"], audience), []).append(core)
+            self._score_all(conn, touched, created, known, now, result)
         return result
+
+    def _placed(
+        self, event: EventIn, seen: dict[tuple[str, str | None, str | None], list[str]]
+    ) -> list[str]:
+        """The audiences with a model that ``event`` feeds; events alike in what the
+        audience rules read share one answer within a batch."""
+        path, form = event.properties.get("path"), event.properties.get("form")
+        key = (
+            event.type + "\0" + (event.audience or ""),
+            path if isinstance(path, str) else None,
+            form if isinstance(form, str) else None,
+        )
+        found = seen.get(key)
+        if found is None:
+            found = seen[key] = [a for a in self.audiences.audiences_of(event) if a in self.models]
+        return found
 
     # -- idempotency
 
@@ -218,40 +236,48 @@ class Engine:
 
     def _insert_events(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> set[str]:
         """Insert, skipping ids another writer stored meanwhile; returns the ids inserted."""
-        if self.store.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert  # type: ignore[assignment]
-        statement = insert(events).on_conflict_do_nothing(index_elements=["id"])
-        inserted: set[str] = set()
-        for start in range(0, len(rows), 500):
-            chunk = rows[start : start + 500]
-            inserted.update(conn.scalars(statement.returning(events.c.id), chunk))
-        return inserted
+        return set(Bulk(conn).insert(events, rows, skip_conflicts_on="id", returning="id"))
 
     # -- identity
 
     def _resolve_people(
         self, conn: sa.Connection, batch: Sequence[EventIn], now: float, result: IngestResult
-    ) -> tuple[dict[str, str], set[str]]:
-        """Event id → person id, and the people created on the way. People and identities
-        are created as events name them, and two people are merged when one event names
-        both (an anonymous visitor who fills in a form with their e-mail). Lookups and
-        inserts are made for the whole batch at once."""
+    ) -> tuple[dict[str, str], set[str], dict[str, dict[str, Any]]]:
+        """Event id → person id, the people created on the way, and the attributes of
+        the people whose attributes were read or written. People and identities are
+        created as events name them, and two people are merged when one event names both
+        (an anonymous visitor who fills in a form with their e-mail). Lookups and inserts
+        are made for the whole batch at once."""
         known = self._known_identities(conn, batch)
-        new_people: list[dict[str, object]] = []
+        new_people: list[str] = []
         new_identities: list[dict[str, object]] = []
         created: set[str] = set()
         traits: dict[str, dict[str, object]] = {}
+        attributes: dict[str, dict[str, Any]] = {}
         owners: dict[str, str] = {}
         merged: dict[str, str] = {}
+        moment = _time(now)
 
         def flush() -> None:
+            """Store the people and identities met so far; a new person is stored with
+            the traits gathered for them."""
+            bulk = Bulk(conn)
             if new_people:
-                conn.execute(sa.insert(people), new_people)
+                rows = []
+                for person in new_people:
+                    attributes[person] = traits.pop(person, {})
+                    rows.append(
+                        {
+                            "id": person,
+                            "attributes": attributes[person],
+                            "created_at": moment,
+                            "updated_at": moment,
+                        }
+                    )
+                bulk.insert(people, rows)
                 new_people.clear()
             if new_identities:
-                conn.execute(sa.insert(identities), new_identities)
+                bulk.insert(identities, new_identities)
                 new_identities.clear()
 
         for event in batch:
@@ -263,19 +289,14 @@ class Engine:
             if not persons:
                 person = str(uuid.uuid4())
                 created.add(person)
-                new_people.append(
-                    {
-                        "id": person,
-                        "attributes": {},
-                        "created_at": _time(now),
-                        "updated_at": _time(now),
-                    }
-                )
+                new_people.append(person)
             else:
                 person = persons[0]  # the strongest identity wins
                 for other in persons[1:]:
                     flush()  # the merge works on stored rows
                     self._merge(conn, keep=person, merge=other, now=now)
+                    attributes.pop(person, None)
+                    attributes.pop(other, None)
                     result.domain_events.append(PeopleMerged(person, other, now))
                     known = {k: person if v == other else v for k, v in known.items()}
                     traits[person] = {**traits.pop(other, {}), **traits.get(person, {})}
@@ -293,14 +314,15 @@ class Engine:
                 traits.setdefault(person, {}).update(update)
             owners[event.id] = person
         flush()
-        self._record_traits(conn, traits, now)
+        attributes.update(self._record_traits(conn, traits, now))
 
         def final(person: str) -> str:
             while person in merged:
                 person = merged[person]
             return person
 
-        return {event_id: final(person) for event_id, person in owners.items()}, created
+        people_of = {event_id: final(person) for event_id, person in owners.items()}
+        return people_of, created, attributes
 
     def _known_identities(
         self, conn: sa.Connection, batch: Sequence[EventIn]
@@ -337,21 +359,19 @@ class Engine:
 
     def _record_traits(
         self, conn: sa.Connection, traits: Mapping[str, Mapping[str, object]], now: float
-    ) -> None:
+    ) -> dict[str, dict[str, Any]]:
+        """Merge ``traits`` into stored people's attributes; returns their attributes."""
         current = self._attributes(conn, traits)
         changes = []
+        moment = _time(now)
         for person, update in traits.items():
             before = current.get(person, {})
             after = {**before, **update}
             if after != before:
-                changes.append({"p_id": person, "p_attributes": after})
-        if changes:
-            conn.execute(
-                sa.update(people)
-                .where(people.c.id == sa.bindparam("p_id"))
-                .values(attributes=sa.bindparam("p_attributes"), updated_at=_time(now)),
-                changes,
-            )
+                current[person] = after
+                changes.append({"id": person, "attributes": after, "updated_at": moment})
+        Bulk(conn).update(people, "id", changes)
+        return current
 
     def _merge(self, conn: sa.Connection, keep: str, merge: str, now: float) -> None:
         """Fold person ``merge`` into ``keep``: identities, attributes, events; their leads
@@ -389,13 +409,15 @@ class Engine:
         conn: sa.Connection,
         touched: Mapping[tuple[str, str], list[Event]],
         created: set[str],
+        known: Mapping[str, dict[str, Any]],
         now: float,
         result: IngestResult,
     ) -> None:
         """Rescore every (person, audience) the batch touched: their leads and people are
         read in a few queries, scored in Python, and written back in a few more."""
         persons = {person for person, _ in touched}
-        attributes = self._attributes(conn, persons)
+        attributes = {p: known[p] for p in persons if p in known}
+        attributes.update(self._attributes(conn, persons - attributes.keys()))
         stored = self._leads_of(conn, persons)
         plans = []
         for (person, audience), new in touched.items():
@@ -548,7 +570,7 @@ class Engine:
         probe = EventIn("", "identify", now, person, traits=traits)
         result = IngestResult()
         with self.store.transaction() as conn:
-            owners, _ = self._resolve_people(conn, [probe], now, result)
+            owners, _, _ = self._resolve_people(conn, [probe], now, result)
             person_id = owners[""]
             self._refit(conn, person_id, now)
         return person_id
@@ -691,25 +713,12 @@ class Engine:
         return expired
 
     def _write(self, conn: sa.Connection, plans: list[_Plan]) -> None:
-        inserts = [plan.values for plan in plans if plan.new]
-        updates = [
-            {f"p_{k}": v for k, v in plan.values.items()} | {"p_id": plan.lead_id}
-            for plan in plans
-            if not plan.new
-        ]
-        if inserts:
-            conn.execute(sa.insert(leads), inserts)
-        if updates:
-            columns = [k.removeprefix("p_") for k in updates[0] if k != "p_id"]
-            statement = (
-                sa.update(leads)
-                .where(leads.c.id == sa.bindparam("p_id"))
-                .values({column: sa.bindparam(f"p_{column}") for column in columns})
-            )
-            conn.execute(statement, updates)
-        history = [row for plan in plans for row in plan.history]
-        if history:
-            conn.execute(sa.insert(stage_changes), history)
+        bulk = Bulk(conn)
+        bulk.insert(leads, [plan.values for plan in plans if plan.new])
+        bulk.update(
+            leads, "id", [plan.values | {"id": plan.lead_id} for plan in plans if not plan.new]
+        )
+        bulk.insert(stage_changes, [row for plan in plans for row in plan.history])
 
 
 @dataclass
