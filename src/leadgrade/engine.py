@@ -173,7 +173,7 @@ class Engine:
             result.duplicates = len(batch) - len(fresh)
             if not fresh:
                 return result
-            people_of, created, known = self._resolve_people(conn, fresh, now, result)
+            people_of, known = self._resolve_people(conn, fresh, now, result)
             received = _time(now)
             placed: dict[tuple[str, str | None, str | None], list[str]] = {}
             rows: list[dict[str, Any]] = []
@@ -203,7 +203,7 @@ class Engine:
                 core = Event(event.id, event.type, event.occurred_at, event.properties)
                 for audience in row["audiences"]:
                     touched.setdefault((row["person_id"], audience), []).append(core)
-            self._score_all(conn, touched, created, known, now, result)
+            self._score_all(conn, touched, known, now, result)
         return result
 
     def _placed(
@@ -242,8 +242,8 @@ class Engine:
 
     def _resolve_people(
         self, conn: sa.Connection, batch: Sequence[EventIn], now: float, result: IngestResult
-    ) -> tuple[dict[str, str], set[str], dict[str, dict[str, Any]]]:
-        """Event id → person id, the people created on the way, and the attributes of
+    ) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+        """Event id → person id, and the attributes of
         the people whose attributes were read or written. People and identities are
         created as events name them, and two people are merged when one event names both
         (an anonymous visitor who fills in a form with their e-mail). Lookups and inserts
@@ -251,7 +251,6 @@ class Engine:
         known = self._known_identities(conn, batch)
         new_people: list[str] = []
         new_identities: list[dict[str, object]] = []
-        created: set[str] = set()
         traits: dict[str, dict[str, object]] = {}
         attributes: dict[str, dict[str, Any]] = {}
         owners: dict[str, str] = {}
@@ -288,7 +287,6 @@ class Engine:
             persons = list(dict.fromkeys(p for p in found if p is not None))
             if not persons:
                 person = str(uuid.uuid4())
-                created.add(person)
                 new_people.append(person)
             else:
                 person = persons[0]  # the strongest identity wins
@@ -301,8 +299,6 @@ class Engine:
                     known = {k: person if v == other else v for k, v in known.items()}
                     traits[person] = {**traits.pop(other, {}), **traits.get(person, {})}
                     merged[other] = person
-                    if other not in created:
-                        created.discard(person)  # it now has events from before this batch
             for name, owner in zip(names, found, strict=True):
                 if owner is None and name[0] != "person" and known.get(name) is None:
                     new_identities.append({"kind": name[0], "value": name[1], "person_id": person})
@@ -322,7 +318,7 @@ class Engine:
             return person
 
         people_of = {event_id: final(person) for event_id, person in owners.items()}
-        return people_of, created, attributes
+        return people_of, attributes
 
     def _known_identities(
         self, conn: sa.Connection, batch: Sequence[EventIn]
@@ -408,7 +404,6 @@ class Engine:
         self,
         conn: sa.Connection,
         touched: Mapping[tuple[str, str], list[Event]],
-        created: set[str],
         known: Mapping[str, dict[str, Any]],
         now: float,
         result: IngestResult,
@@ -427,8 +422,11 @@ class Engine:
                 state = EngagementState.from_dict(model, lead.state)
                 for event in new:
                     state.add(model, event)
-            elif lead is None and person in created:
-                state = EngagementState()  # all of this person's events are in the batch
+            elif lead is None:
+                # A lead is written with every event that feeds it, in the event's own
+                # transaction (a merge rescores the kept person's leads from the log): no
+                # lead means no earlier event in this audience.
+                state = EngagementState()
                 for event in new:
                     state.add(model, event)
             else:  # scored by another model version, or events from before: the whole log
@@ -487,7 +485,14 @@ class Engine:
         ids = sorted(set(persons))
         found: dict[tuple[str, str], Any] = {}
         for start in range(0, len(ids), 500):
-            query = sa.select(leads).where(leads.c.person_id.in_(ids[start : start + 500]))
+            query = sa.select(
+                leads.c.id,
+                leads.c.person_id,
+                leads.c.audience,
+                leads.c.stage,
+                leads.c.model_digest,
+                leads.c.state,
+            ).where(leads.c.person_id.in_(ids[start : start + 500]))
             if self.store.dialect == "postgresql":
                 query = query.order_by(leads.c.id).with_for_update()
             found.update({(row.person_id, row.audience): row for row in conn.execute(query)})
@@ -570,7 +575,7 @@ class Engine:
         probe = EventIn("", "identify", now, person, traits=traits)
         result = IngestResult()
         with self.store.transaction() as conn:
-            owners, _, _ = self._resolve_people(conn, [probe], now, result)
+            owners, _ = self._resolve_people(conn, [probe], now, result)
             person_id = owners[""]
             self._refit(conn, person_id, now)
         return person_id
