@@ -85,8 +85,7 @@ def test_concurrent_requests_each_get_their_own_counts(client: TestClient) -> No
 
     keys = token(client, "ingest")
     bodies = [
-        {"events": [event(f"c{i}", email=f"p{i % 7}@acme.com"), event("shared")]}
-        for i in range(40)
+        {"events": [event(f"c{i}", email=f"p{i % 7}@acme.com"), event("shared")]} for i in range(40)
     ]
     with ThreadPoolExecutor(20) as pool:
         answers = list(pool.map(lambda b: client.post("/v1/events", json=b, headers=keys), bodies))
@@ -240,10 +239,39 @@ def test_leads_page_with_a_cursor(client: TestClient) -> None:
     assert client.get("/v1/leads", params={"grade": "Z9"}, headers=keys).status_code == 422
 
 
+def test_a_cursor_names_the_last_lead_shown_so_new_leads_shift_nothing(
+    client: TestClient,
+) -> None:
+    keys = token(client, "admin")
+    for i in range(4):  # 1, 2, 3 pricing views (10 points each), then a demo request
+        body = [event(f"k{i}-{j}", email=f"k{i}@acme.com") for j in range(min(i + 1, 3))]
+        if i == 3:
+            body.append(event("k3-demo", email="k3@acme.com", type="demo.request"))
+        client.post("/v1/events", headers=keys, json={"events": body})
+    first = client.get("/v1/leads", params={"limit": 2}, headers=keys).json()
+    assert [item["email"] for item in first["items"]] == ["k3@acme.com", "k2@acme.com"]
+    # A new top lead arrives between the pages: an offset would show k2 again.
+    top = [event(f"top{j}", email="top@acme.com", type="demo.request") for j in range(2)]
+    top.append(event("top-form", email="top@acme.com", type="form.submit"))
+    top[-1]["properties"] = {"form": "consultation"}
+    client.post("/v1/events", headers=keys, json={"events": top})
+    second = client.get(
+        "/v1/leads", params={"limit": 2, "cursor": first["next"]}, headers=keys
+    ).json()
+    assert [item["email"] for item in second["items"]] == ["k1@acme.com", "k0@acme.com"]
+    assert second["next"] is None
+    wrong = client.get("/v1/leads", params={"sort": "fit", "cursor": first["next"]}, headers=keys)
+    assert wrong.status_code == 422
+    assert "sort=score" in wrong.json()["detail"][0]["message"]
+    junk = client.get("/v1/leads", params={"cursor": "%%%"}, headers=keys)
+    assert junk.status_code == 422
+    assert junk.json()["detail"][0]["path"] == "query:$.cursor"
+
+
 def test_health_and_openapi(client: TestClient) -> None:
     health = client.get("/healthz").json()
     assert health["status"] == "ok"
-    assert health["revision"] == "0003"
+    assert health["revision"] == Store.head()
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/v1/events", "/v1/leads", "/v1/leads/{lead_id}", "/v1/leads/{lead_id}/stage"} <= set(
         paths

@@ -40,6 +40,9 @@ SCHEMA_MODELS: tuple[type[BaseModel], ...] = (
     spec.EngagementGrades,
     spec.Mql,
     spec.MqlWhen,
+    spec.AccountsSpec,
+    spec.Mqa,
+    spec.MqaWhen,
 )
 
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)

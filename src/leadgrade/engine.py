@@ -11,6 +11,7 @@ changes come back as domain events for notifications and the audit log to subscr
 from __future__ import annotations
 
 import fnmatch
+import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,11 +21,14 @@ from typing import Any
 import sqlalchemy as sa
 
 from leadgrade.core import EngagementState, Event, Model, score_reaches
+from leadgrade.core.accounts import account_card, account_domain
 from leadgrade.core.attributes import enrich
-from leadgrade.core.scoring import assemble, fit_contributions
+from leadgrade.core.scoring import assemble, engagement_value, fit_contributions
 from leadgrade.store import Store
 from leadgrade.store.bulk import Bulk
-from leadgrade.store.schema import events, identities, leads, people, stage_changes
+from leadgrade.store.schema import accounts, events, identities, leads, people, stage_changes
+
+logger = logging.getLogger(__name__)
 
 STAGES = ("lead", "mql", "sal", "sql", "opportunity", "won", "recycled", "disqualified")
 
@@ -138,17 +142,27 @@ class MQLExpired:
 
 
 @dataclass(frozen=True)
+class AccountBecameMQA:
+    account_id: str
+    audience: str
+    at: float
+    score: float
+    grade: str
+
+
+@dataclass(frozen=True)
 class PeopleMerged:
     kept: str
     merged: str
     at: float
 
 
-DomainEvent = LeadBecameMQL | MQLExpired | PeopleMerged
+DomainEvent = LeadBecameMQL | MQLExpired | AccountBecameMQA | PeopleMerged
 
 
 @dataclass
 class IngestResult:
+    now: float = 0.0
     accepted: int = 0
     duplicates: int = 0
     leads_scored: int = 0
@@ -164,10 +178,25 @@ class Engine:
         self.store = store
         self.models = dict(models)
         self.audiences = audiences
+        self._subscribers: list[Callable[[DomainEvent], None]] = []
+
+    def subscribe(self, handler: Callable[[DomainEvent], None]) -> None:
+        """Call ``handler`` with every lifecycle change, after the transaction that made
+        it commits (so a handler never sees a change that was rolled back)."""
+        self._subscribers.append(handler)
+
+    def _publish(self, changes: Iterable[DomainEvent]) -> None:
+        for change in changes:
+            for handler in self._subscribers:
+                try:
+                    handler(change)
+                except Exception:  # one failing subscriber must not stop the others
+                    logger.exception("a subscriber failed on %r", change)
 
     def ingest(self, batch: Sequence[EventIn], now: float) -> IngestResult:
-        """Store and score ``batch`` in one transaction; replays change nothing."""
-        result = IngestResult()
+        """Store and score ``batch`` in one transaction; replays change nothing. The
+        lifecycle changes are published to subscribers once the transaction commits."""
+        result = IngestResult(now=now)
         with self.store.transaction() as conn:
             fresh = self._new_events(conn, batch)
             result.duplicates = len(batch) - len(fresh)
@@ -204,6 +233,7 @@ class Engine:
                 for audience in row["audiences"]:
                     touched.setdefault((row["person_id"], audience), []).append(core)
             self._score_all(conn, touched, known, now, result)
+        self._publish(result.domain_events)
         return result
 
     def _placed(
@@ -292,10 +322,10 @@ class Engine:
                 person = persons[0]  # the strongest identity wins
                 for other in persons[1:]:
                     flush()  # the merge works on stored rows
-                    self._merge(conn, keep=person, merge=other, now=now)
+                    result.domain_events.append(PeopleMerged(person, other, now))
+                    self._merge(conn, keep=person, merge=other, result=result)
                     attributes.pop(person, None)
                     attributes.pop(other, None)
-                    result.domain_events.append(PeopleMerged(person, other, now))
                     known = {k: person if v == other else v for k, v in known.items()}
                     traits[person] = {**traits.pop(other, {}), **traits.get(person, {})}
                     merged[other] = person
@@ -369,7 +399,7 @@ class Engine:
         Bulk(conn).update(people, "id", changes)
         return current
 
-    def _merge(self, conn: sa.Connection, keep: str, merge: str, now: float) -> None:
+    def _merge(self, conn: sa.Connection, keep: str, merge: str, result: IngestResult) -> None:
         """Fold person ``merge`` into ``keep``: identities, attributes, events; their leads
         are rescored from the whole event history, so earlier events count."""
         kept_attrs = conn.scalar(sa.select(people.c.attributes).where(people.c.id == keep)) or {}
@@ -377,7 +407,7 @@ class Engine:
         conn.execute(
             sa.update(people)
             .where(people.c.id == keep)
-            .values(attributes={**merged_attrs, **kept_attrs}, updated_at=_time(now))
+            .values(attributes={**merged_attrs, **kept_attrs}, updated_at=_time(result.now))
         )
         conn.execute(
             sa.update(identities).where(identities.c.person_id == merge).values(person_id=keep)
@@ -392,11 +422,11 @@ class Engine:
         conn.execute(
             sa.update(people)
             .where(people.c.id == merge)
-            .values(merged_into=keep, attributes={}, updated_at=_time(now))
+            .values(merged_into=keep, attributes={}, updated_at=_time(result.now))
         )
         for _lead_id, audience in merged_leads:
             if audience in self.models:
-                self._rescore_from_history(conn, keep, audience, now)
+                self._rescore_from_history(conn, keep, audience, result)
 
     # -- scoring
 
@@ -437,19 +467,17 @@ class Engine:
                 )
             )
             result.leads_scored += 1
-        self._write(conn, plans)
+        self._write(conn, plans, result)
 
     def _rescore_from_history(
-        self, conn: sa.Connection, person: str, audience: str, now: float
+        self, conn: sa.Connection, person: str, audience: str, result: IngestResult
     ) -> None:
         model = self.models[audience]
         state = self._history_state(conn, person, audience, model)
         lead = self._leads_of(conn, [person]).get((person, audience))
         attributes = self._attributes(conn, [person]).get(person, {})
-        self._write(
-            conn,
-            [self._plan(person, audience, model, state, attributes, lead, now, IngestResult())],
-        )
+        plan = self._plan(person, audience, model, state, attributes, lead, result.now, result)
+        self._write(conn, [plan], result)
 
     def _history_state(
         self, conn: sa.Connection, person: str, audience: str, model: Model
@@ -492,6 +520,7 @@ class Engine:
                 leads.c.stage,
                 leads.c.model_digest,
                 leads.c.state,
+                leads.c.account_id,
             ).where(leads.c.person_id.in_(ids[start : start + 500]))
             if self.store.dialect == "postgresql":
                 query = query.order_by(leads.c.id).with_for_update()
@@ -567,21 +596,33 @@ class Engine:
                 "created_at": _time(now),
                 "owner": None,
             }
-        return _Plan(lead_id, lead is None, values, history)
+        values["account_id"] = None  # set by _write when the model rolls leads up
+        return _Plan(
+            lead_id,
+            lead is None,
+            values,
+            history,
+            person,
+            audience,
+            attributes,
+            None if lead is None else lead.account_id,
+        )
 
     def identify(self, person: PersonRef, traits: Mapping[str, object], now: float) -> str:
         """Record who someone is (merging an anonymous visitor into the person their e-mail
         names) and what we know of them; their leads are refitted. Returns the person id."""
         probe = EventIn("", "identify", now, person, traits=traits)
-        result = IngestResult()
+        result = IngestResult(now=now)
         with self.store.transaction() as conn:
             owners, _ = self._resolve_people(conn, [probe], now, result)
             person_id = owners[""]
-            self._refit(conn, person_id, now)
+            self._refit(conn, person_id, result)
+        self._publish(result.domain_events)
         return person_id
 
     def set_attributes(self, person_id: str, attributes: Mapping[str, object], now: float) -> bool:
         """Replace a person's attributes and refit their leads; False for an unknown person."""
+        result = IngestResult(now=now)
         with self.store.transaction() as conn:
             changed = conn.execute(
                 sa.update(people)
@@ -590,10 +631,11 @@ class Engine:
             ).rowcount
             if not changed:
                 return False
-            self._refit(conn, person_id, now)
+            self._refit(conn, person_id, result)
+        self._publish(result.domain_events)
         return True
 
-    def _refit(self, conn: sa.Connection, person: str, now: float) -> None:
+    def _refit(self, conn: sa.Connection, person: str, result: IngestResult) -> None:
         """Rescore a person's leads after their attributes changed (fit moves; engagement
         comes from the stored state)."""
         attributes = self._attributes(conn, [person]).get(person, {})
@@ -607,9 +649,9 @@ class Engine:
             else:
                 state = self._history_state(conn, person, audience, model)
             plans.append(
-                self._plan(person, audience, model, state, attributes, lead, now, IngestResult())
+                self._plan(person, audience, model, state, attributes, lead, result.now, result)
             )
-        self._write(conn, plans)
+        self._write(conn, plans, result)
 
     def rescore(
         self,
@@ -634,6 +676,7 @@ class Engine:
             )
         done, after = 0, ""
         while True:
+            result = IngestResult(now=now)
             with self.store.transaction() as conn:
                 ids = list(
                     conn.scalars(
@@ -658,11 +701,12 @@ class Engine:
                         attributes.get(person, {}),
                         stored[(person, audience)],
                         now,
-                        IngestResult(),
+                        result,
                     )
                     for person in ids
                 ]
-                self._write(conn, plans)
+                self._write(conn, plans, result)
+            self._publish(result.domain_events)
             done += len(ids)
             if progress is not None:
                 progress(done, total)
@@ -715,15 +759,151 @@ class Engine:
                     )
                 )
                 expired.append(MQLExpired(row.id, row.person_id, row.audience, due))
+        self._publish(expired)
         return expired
 
-    def _write(self, conn: sa.Connection, plans: list[_Plan]) -> None:
+    def _write(self, conn: sa.Connection, plans: list[_Plan], result: IngestResult) -> None:
+        """Write planned leads (and their stage history), filing employer leads under
+        their accounts and rolling the accounts' numbers up."""
+        rolled = self._file_under_accounts(conn, plans, result)
         bulk = Bulk(conn)
         bulk.insert(leads, [plan.values for plan in plans if plan.new])
         bulk.update(
             leads, "id", [plan.values | {"id": plan.lead_id} for plan in plans if not plan.new]
         )
         bulk.insert(stage_changes, [row for plan in plans for row in plan.history])
+        if rolled:
+            self._roll_up(conn, rolled, result)
+
+    # -- accounts
+
+    def _file_under_accounts(
+        self, conn: sa.Connection, plans: list[_Plan], result: IngestResult
+    ) -> set[str]:
+        """Set each planned lead's account (created on first sight, by domain); returns
+        the accounts whose numbers change: those gaining or losing a lead."""
+        wanted: dict[tuple[str, str], list[_Plan]] = {}
+        names: dict[tuple[str, str], str | None] = {}
+        changed: set[str] = set()
+        for plan in plans:
+            model = self.models.get(plan.audience)
+            rule = None if model is None else model.accounts
+            domain = None if rule is None else account_domain(rule, plan.attributes)
+            if domain is not None:
+                key = (plan.audience, domain)
+                wanted.setdefault(key, []).append(plan)
+                company = plan.attributes.get("company") or plan.attributes.get("company_name")
+                if isinstance(company, str) and company.strip():
+                    names.setdefault(key, company.strip()[:300])
+            if plan.account_before is not None:
+                changed.add(plan.account_before)
+        if not wanted:
+            return changed
+        found: dict[tuple[str, str], str] = {}
+        domains = sorted({domain for _, domain in wanted})
+        for start in range(0, len(domains), 500):
+            rows = conn.execute(
+                sa.select(accounts.c.id, accounts.c.audience, accounts.c.domain).where(
+                    accounts.c.domain.in_(domains[start : start + 500])
+                )
+            )
+            found.update({(audience, domain): id_ for id_, audience, domain in rows})
+        moment = _time(result.now)
+        fresh = []
+        for key in wanted:
+            if key not in found:
+                found[key] = str(uuid.uuid4())
+                fresh.append(
+                    {
+                        "id": found[key],
+                        "audience": key[0],
+                        "domain": key[1],
+                        "name": names.get(key),
+                        "fit": 0.0,
+                        "engagement": 0.0,
+                        "score": 0.0,
+                        "grade": "D4",
+                        "contacts": 0,
+                        "engaged": 0,
+                        "scored_at": moment,
+                        "mqa_since": None,
+                        "created_at": moment,
+                        "updated_at": moment,
+                    }
+                )
+        Bulk(conn).insert(accounts, fresh)
+        for key, filed in wanted.items():
+            for plan in filed:
+                plan.values["account_id"] = found[key]
+            changed.add(found[key])
+        return changed
+
+    def _roll_up(self, conn: sa.Connection, account_ids: set[str], result: IngestResult) -> None:
+        """Recompute these accounts from all their contacts' leads, valued now; an account
+        meeting its model's ``accounts.mqa`` becomes an MQA (a domain event)."""
+        ids = sorted(account_ids)
+        contacts: dict[str, list[tuple[float, float]]] = {id_: [] for id_ in ids}
+        stored: dict[str, Any] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            stored.update(
+                {
+                    row.id: row
+                    for row in conn.execute(
+                        sa.select(accounts.c.id, accounts.c.audience, accounts.c.mqa_since).where(
+                            accounts.c.id.in_(chunk)
+                        )
+                    )
+                }
+            )
+            rows = conn.execute(
+                sa.select(
+                    leads.c.account_id,
+                    leads.c.audience,
+                    leads.c.fit,
+                    leads.c.state,
+                    leads.c.model_digest,
+                ).where(leads.c.account_id.in_(chunk))
+            )
+            for row in rows:
+                model = self.models.get(row.audience)
+                if model is None or row.model_digest != model.digest:
+                    continue
+                state = EngagementState.from_dict(model, row.state)
+                contacts[row.account_id].append(
+                    (row.fit, engagement_value(model, state, max(result.now, state.as_of or 0)))
+                )
+        moment = _time(result.now)
+        updates = []
+        for id_ in ids:
+            account = stored.get(id_)
+            model = None if account is None else self.models.get(account.audience)
+            if account is None or model is None or model.accounts is None:
+                continue
+            card = account_card(model, contacts[id_])
+            since = account.mqa_since
+            if card.mqa and since is None:
+                since = moment
+                result.domain_events.append(
+                    AccountBecameMQA(id_, account.audience, result.now, card.score, card.grade)
+                )
+            elif not card.mqa:
+                since = None
+            updates.append(
+                {
+                    "id": id_,
+                    "fit": card.fit,
+                    "engagement": card.engagement,
+                    "score": card.score,
+                    "grade": card.grade,
+                    "contacts": card.contacts,
+                    "engaged": card.engaged,
+                    "scored_at": moment,
+                    "mqa_since": since,
+                    "updated_at": moment,
+                }
+            )
+        Bulk(conn).update(accounts, "id", updates)
 
 
 @dataclass
@@ -732,6 +912,10 @@ class _Plan:
     new: bool
     values: dict[str, Any]
     history: list[dict[str, object]]
+    person: str = ""
+    audience: str = ""
+    attributes: Mapping[str, Any] = field(default_factory=dict)
+    account_before: str | None = None
 
 
 def _core_event(row: Mapping[str, object]) -> Event:

@@ -17,7 +17,7 @@ from leadgrade import __version__
 from leadgrade.api.errors import request_validation_handler
 from leadgrade.api.ingester import Ingester
 from leadgrade.api.metrics import Metrics
-from leadgrade.api.routes import events, leads, models, people
+from leadgrade.api.routes import accounts, events, leads, models, people
 from leadgrade.engine import Engine
 
 logger = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, request_validation_handler)
     app.include_router(events.router)
     app.include_router(leads.router)
+    app.include_router(accounts.router)
     app.include_router(people.router)
     app.include_router(models.router)
 

@@ -118,3 +118,36 @@ class IdentifyBody(PersonFields):
 
 class PersonBody(Strict):
     attributes: dict[str, Any]
+
+
+class AccountPublic(BaseModel):
+    id: str
+    audience: str
+    domain: str
+    name: str | None
+    fit: float = Field(description="the best contact's fit")
+    engagement: float = Field(description="the contacts' engagement summed, decayed to now")
+    score: float
+    grade: str
+    mqa: bool = Field(description="a marketing-qualified account now (accounts.mqa in the model)")
+    mqa_since: float | None = Field(description="when it became an MQA (seconds since the epoch)")
+    contacts: int
+    engaged_contacts: int = Field(description="contacts with engagement above zero")
+
+
+class AccountPage(BaseModel):
+    items: list[AccountPublic]
+    next: str | None
+
+
+class ContactPublic(BaseModel):
+    lead_id: str
+    person_id: str
+    email: str | None
+    fit: float
+    engagement: float
+    stage: str
+
+
+class AccountDetail(AccountPublic):
+    people: list[ContactPublic]

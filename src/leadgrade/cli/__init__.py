@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from leadgrade.cli import engine_cmds, model_cmds, score_cmd, workspace_cmds
+from leadgrade.cli import account_cmds, engine_cmds, model_cmds, score_cmd, workspace_cmds
 
 app = typer.Typer(
     name="leadgrade",
@@ -18,6 +18,7 @@ workspace_cmds.register(app)
 model_cmds.register(app)
 score_cmd.register(app)
 engine_cmds.register(app)
+account_cmds.register(app)
 
 
 def main() -> None:

@@ -236,6 +236,46 @@ FIT_LETTERS = ("A", "B", "C", "D")
 ENGAGEMENT_DIGITS = ("1", "2", "3", "4")
 
 
+@dataclass(frozen=True)
+class AccountRule:
+    """How leads roll up to accounts (``accounts`` in a model): the account's fit is its
+    best contact's fit, its engagement the sum of its contacts' engagement (up to
+    ``engagement_max``), graded with the model's fit letters and these engagement
+    thresholds; an MQA when ``mqa`` holds and enough contacts are engaged."""
+
+    domain_field: str
+    skip_domains: frozenset[str]
+    engagement_max: float
+    thresholds: tuple[float, float, float]  # engagement digits 1, 2, 3
+    mqa: MqlCondition | None
+    contacts_at_least: int
+
+    def engagement_digit(self, engagement: float) -> str:
+        for digit, threshold in zip("123", self.thresholds, strict=True):
+            if engagement >= threshold:
+                return digit
+        return "4"
+
+    @classmethod
+    def of(cls, parsed: spec.ModelSpec, lists: Mapping[str, Iterable[str]]) -> AccountRule:
+        accounts = parsed.accounts
+        assert accounts is not None
+        grades = accounts.grades or parsed.grades.engagement
+        skip = accounts.skip_domains_in
+        return cls(
+            domain_field=accounts.domain_field,
+            skip_domains=frozenset(
+                d.strip().lower() for d in (lists.get(skip, ()) if skip else ())
+            ),
+            engagement_max=accounts.engagement_max or 3 * parsed.engagement.max,
+            thresholds=(grades.one, grades.two, grades.three),
+            mqa=None if accounts.mqa is None else MqlCondition.of(accounts.mqa.when),
+            contacts_at_least=(
+                1 if accounts.mqa is None else accounts.mqa.when.contacts_at_least or 1
+            ),
+        )
+
+
 @dataclass(frozen=True, eq=False)
 class Model:
     spec: spec.ModelSpec
@@ -248,6 +288,7 @@ class Model:
     by_event: Mapping[str, tuple[EngagementRule, ...]]
     dispatch: Mapping[str, EventDispatch]
     warnings: tuple[Problem, ...] = ()
+    accounts: AccountRule | None = None
 
     @property
     def audience(self) -> str:
@@ -396,6 +437,7 @@ def _compile(
         by_event={k: tuple(v) for k, v in by_event.items()},
         dispatch={k: EventDispatch(tuple(v)) for k, v in by_event.items()},
         warnings=warnings,
+        accounts=None if parsed.accounts is None else AccountRule.of(parsed, lists),
     )
 
 
@@ -428,6 +470,10 @@ _ALLOWED: dict[str, type[spec.Strict]] = {
     "grades.engagement": spec.EngagementGrades,
     "mql": spec.Mql,
     "mql.when": spec.MqlWhen,
+    "accounts": spec.AccountsSpec,
+    "accounts.grades": spec.EngagementGrades,
+    "accounts.mqa": spec.Mqa,
+    "accounts.mqa.when": spec.MqaWhen,
 }
 
 
@@ -614,6 +660,26 @@ def _semantic_problems(
             "above mql.when.score_at_least: a new MQL would expire at once",
             "warning",
         )
+    accounts = parsed.accounts
+    if accounts is not None:
+        skip = accounts.skip_domains_in
+        if skip is not None and skip not in lists:
+            known = ", ".join(sorted(lists)) or "none"
+            add(("accounts", "skip_domains_in"), f"no named list {skip!r} (lists found: {known})")
+        if parsed.audience_kind != "employer":
+            add(
+                ("accounts",),
+                "accounts roll up employer leads; this is a candidate audience",
+                "warning",
+            )
+        grades = accounts.grades or parsed.grades.engagement
+        top = accounts.engagement_max or 3 * eng_max
+        if grades.one > top:
+            add(
+                ("accounts", "grades", "1") if accounts.grades else ("accounts",),
+                f"above the accounts' engagement_max ({top:g}): no account can be a 1",
+                "warning",
+            )
     return sorted(problems, key=lambda p: (p.line, p.key))
 
 

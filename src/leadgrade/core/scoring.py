@@ -212,6 +212,13 @@ def assemble(
     )
 
 
+def engagement_value(model: Model, state: EngagementState, at: float) -> float:
+    """A lead's engagement (capped) valued at ``at``, from its incremental state."""
+    if state.as_of is None:
+        return 0.0
+    return _total(model, engagement_contributions(model, state.totals(model, at)))
+
+
 def _total(model: Model, contributions: list[Contribution]) -> float:
     """The exact sum of a part (fit or engagement); a clipped part is exactly its bound,
     not the bound give or take the rounding of ``bound − raw``."""

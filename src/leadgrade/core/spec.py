@@ -265,6 +265,29 @@ class Mql(Strict):
     expire_below: float | None = None
 
 
+class MqaWhen(MqlWhen):
+    """As ``mql.when``, for an account's numbers, and how many of its contacts must be
+    engaged (engagement above zero)."""
+
+    contacts_at_least: int | None = Field(default=None, ge=1)
+
+
+class Mqa(Strict):
+    when: MqaWhen
+
+
+class AccountsSpec(Strict):
+    """Employer leads roll up to their company's account, found by a domain: the
+    ``domain_field`` attribute (a website or domain), else the e-mail's domain unless it is
+    in the ``skip_domains_in`` list (personal mailboxes are not companies)."""
+
+    domain_field: str = Field(default="company_domain", min_length=1)
+    skip_domains_in: str | None = None
+    engagement_max: float | None = Field(default=None, gt=0)
+    grades: EngagementGrades | None = None
+    mqa: Mqa | None = None
+
+
 class ModelSpec(Strict):
     audience: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=40)]
     kind: Literal["employer", "candidate"] | None = None
@@ -273,6 +296,7 @@ class ModelSpec(Strict):
     engagement: EngagementSpec
     grades: Grades
     mql: Mql
+    accounts: AccountsSpec | None = None
 
     @property
     def audience_kind(self) -> Literal["employer", "candidate"]:

@@ -71,11 +71,34 @@ leads = sa.Table(
     # When an MQL's decaying score falls below the model's expire_below: the closed-form
     # crossing time, so expiry is one indexed query, not a scan of every lead.
     sa.Column("mql_expires_at", Time, nullable=True, index=True),
+    sa.Column("account_id", sa.String(36), sa.ForeignKey("accounts.id"), nullable=True, index=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
     sa.UniqueConstraint("person_id", "audience"),
     sa.Index(None, "audience", "stage"),
     sa.Index(None, "audience", "score"),
+)
+
+# An employer's company: its contacts' leads roll up to it (DESIGN §2). The numbers are
+# as of ``scored_at``; readers value them now from the contacts' leads.
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("audience", sa.String(40), nullable=False),
+    sa.Column("domain", sa.String(255), nullable=False),
+    sa.Column("name", sa.String(300), nullable=True),
+    sa.Column("fit", sa.Double, nullable=False),
+    sa.Column("engagement", sa.Double, nullable=False),
+    sa.Column("score", sa.Double, nullable=False),
+    sa.Column("grade", sa.String(2), nullable=False),
+    sa.Column("contacts", sa.Integer, nullable=False),
+    sa.Column("engaged", sa.Integer, nullable=False),
+    sa.Column("scored_at", Time, nullable=False),
+    sa.Column("mqa_since", Time, nullable=True),  # when it became an MQA; None when not one
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+    sa.UniqueConstraint("audience", "domain"),
 )
 
 stage_changes = sa.Table(

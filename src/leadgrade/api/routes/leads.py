@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
 from leadgrade.api.deps import EngineDep, NowDep, ReadKey, WriteKey
+from leadgrade.api.paging import keyset_page
 from leadgrade.api.schemas import LeadPage, LeadPublic, StageMove
 from leadgrade.core.explain import explanation
 from leadgrade.engine import STAGES
-from leadgrade.leads import find_leads, get_lead, move_stage, timeline
+from leadgrade.leads import SORTS, find_leads, get_lead, move_stage, timeline
 
 router = APIRouter(tags=["leads"])
-
-
-def _cursor(offset: int) -> str:
-    return base64.urlsafe_b64encode(str(offset).encode()).decode()
-
-
-def _offset(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        return int(base64.urlsafe_b64decode(cursor.encode()).decode())
-    except ValueError:
-        raise HTTPException(422, [{"path": "query:$.cursor", "message": "not a cursor"}]) from None
 
 
 @router.get("/v1/leads", response_model=LeadPage)
@@ -47,15 +34,16 @@ def list_leads(
         ),
     ] = "score",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    cursor: Annotated[
+        str | None, Query(description="the `next` of the previous page, with the same query")
+    ] = None,
 ) -> dict[str, Any]:
     """Leads with their score now (engagement decayed to this moment), best first unless
-    ``sort`` says otherwise."""
+    ``sort`` says otherwise. Pages are keyset-paged: a cursor names the last lead shown."""
     if stage is not None and stage not in STAGES:
         raise HTTPException(
             422, [{"path": "query:$.stage", "message": f"one of {', '.join(STAGES)}"}]
         )
-    start = _offset(cursor)
     with engine.store.engine.connect() as conn:
         found = find_leads(
             conn,
@@ -68,9 +56,8 @@ def list_leads(
             min_score=min_score,
             sort=sort,
         )
-    page = found[start : start + limit]
-    more = start + limit < len(found)
-    return {"items": [v.item() for v in page], "next": _cursor(start + limit) if more else None}
+    page, following = keyset_page(found, SORTS[sort], sort, limit, cursor)
+    return {"items": [v.item() for v in page], "next": following}
 
 
 @router.get("/v1/leads/{lead_id}")

@@ -1,0 +1,165 @@
+"""Reading accounts: employer companies with their numbers now, rolled up from their
+contacts' leads. The API and the CLI read through here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from leadgrade.core import EngagementState, Model
+from leadgrade.core.accounts import AccountCard, account_card
+from leadgrade.core.scoring import engagement_value
+from leadgrade.leads import seconds
+from leadgrade.store.schema import accounts, leads, people
+
+
+@dataclass(frozen=True)
+class Contact:
+    lead_id: str
+    person_id: str
+    email: str | None
+    fit: float
+    engagement: float  # now
+    stage: str
+
+    def item(self) -> dict[str, Any]:
+        return {
+            "lead_id": self.lead_id,
+            "person_id": self.person_id,
+            "email": self.email,
+            "fit": round(self.fit, 4),
+            "engagement": round(self.engagement, 4),
+            "stage": self.stage,
+        }
+
+
+@dataclass(frozen=True)
+class AccountView:
+    id: str
+    audience: str
+    domain: str
+    name: str | None
+    card: AccountCard  # now
+    mqa_since: float | None
+    contacts: tuple[Contact, ...]  # most engaged first
+
+    def item(self) -> dict[str, Any]:
+        """The account as an API list item."""
+        return {
+            "id": self.id,
+            "audience": self.audience,
+            "domain": self.domain,
+            "name": self.name,
+            "fit": round(self.card.fit, 4),
+            "engagement": round(self.card.engagement, 4),
+            "score": round(self.card.score, 4),
+            "grade": self.card.grade,
+            "mqa": self.card.mqa,
+            "mqa_since": self.mqa_since,
+            "contacts": self.card.contacts,
+            "engaged_contacts": self.card.engaged,
+        }
+
+
+#: How accounts can be ordered (highest first; ties by domain, so pages are stable).
+ACCOUNT_SORTS: dict[str, Callable[[AccountView], tuple[Any, ...]]] = {
+    "score": lambda v: (-v.card.score, v.domain, v.id),
+    "engagement": lambda v: (-v.card.engagement, v.domain, v.id),
+    "contacts": lambda v: (-v.card.engaged, -v.card.contacts, v.domain, v.id),
+}
+
+
+def find_accounts(
+    conn: sa.Connection,
+    models: Mapping[str, Model],
+    now: float,
+    *,
+    audience: str | None = None,
+    account_id: str | None = None,
+    mqa: bool | None = None,
+    grade: str | None = None,
+    min_score: float | None = None,
+    sort: str = "score",
+) -> list[AccountView]:
+    """Accounts with their numbers valued now from their contacts' leads (engagement
+    decays by the minute, so the stored roll-up is only as fresh as the last event)."""
+    query = sa.select(accounts)
+    if audience is not None:
+        query = query.where(accounts.c.audience == audience)
+    if account_id is not None:
+        query = query.where(accounts.c.id == account_id)
+    found = {row.id: row for row in conn.execute(query)}
+    if not found:
+        return []
+    members: dict[str, list[Contact]] = {id_: [] for id_ in found}
+    contacts = (
+        sa.select(
+            leads.c.id,
+            leads.c.person_id,
+            leads.c.account_id,
+            leads.c.audience,
+            leads.c.fit,
+            leads.c.stage,
+            leads.c.state,
+            leads.c.model_digest,
+            people.c.attributes,
+        )
+        .join(people, people.c.id == leads.c.person_id)
+        .where(leads.c.account_id.is_not(None))
+    )
+    if account_id is not None:
+        contacts = contacts.where(leads.c.account_id == account_id)
+    elif audience is not None:
+        contacts = contacts.where(leads.c.audience == audience)
+    for row in conn.execute(contacts):
+        model = models.get(row.audience)
+        if row.account_id not in members or model is None or row.model_digest != model.digest:
+            continue
+        state = EngagementState.from_dict(model, row.state)
+        email = (row.attributes or {}).get("email")
+        members[row.account_id].append(
+            Contact(
+                row.id,
+                row.person_id,
+                email if isinstance(email, str) else None,
+                row.fit,
+                engagement_value(model, state, max(now, state.as_of or now)),
+                row.stage,
+            )
+        )
+    views = []
+    for id_, row in found.items():
+        model = models.get(row.audience)
+        if model is None or model.accounts is None:
+            continue
+        people_there = sorted(members[id_], key=lambda c: (-c.engagement, c.lead_id))
+        card = account_card(model, [(c.fit, c.engagement) for c in people_there])
+        if mqa is not None and card.mqa != mqa:
+            continue
+        if grade is not None and card.grade != grade:
+            continue
+        if min_score is not None and card.score < min_score:
+            continue
+        views.append(
+            AccountView(
+                row.id,
+                row.audience,
+                row.domain,
+                row.name,
+                card,
+                None if row.mqa_since is None or not card.mqa else seconds(row.mqa_since),
+                tuple(people_there),
+            )
+        )
+    views.sort(key=ACCOUNT_SORTS[sort])
+    return views
+
+
+def get_account(
+    conn: sa.Connection, models: Mapping[str, Model], account_id: str, now: float
+) -> AccountView | None:
+    found = find_accounts(conn, models, now, account_id=account_id)
+    return found[0] if found else None
