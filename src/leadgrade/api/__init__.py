@@ -17,8 +17,9 @@ from leadgrade import __version__
 from leadgrade.api.errors import request_validation_handler
 from leadgrade.api.ingester import Ingester
 from leadgrade.api.metrics import Metrics
-from leadgrade.api.routes import accounts, events, leads, models, people
+from leadgrade.api.routes import accounts, events, leads, models, people, tracking
 from leadgrade.engine import Engine
+from leadgrade.settings import TrackingSection
 
 logger = logging.getLogger(__name__)
 
@@ -28,9 +29,11 @@ def create_app(
     clock: Callable[[], float] = time.time,
     tick_every: float | None = None,
     lists: Mapping[str, tuple[str, ...]] | None = None,
+    tracking_settings: TrackingSection | None = None,
 ) -> FastAPI:
     """The API over ``engine``; ``clock`` gives "now" (tests pass a fixed one). With
-    ``tick_every`` seconds, a scheduler inside the server expires due MQLs (``Engine.tick``)."""
+    ``tick_every`` seconds, a scheduler inside the server expires due MQLs (``Engine.tick``).
+    ``tracking_settings`` map the Segment tracking API's messages (default: the defaults)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -53,6 +56,7 @@ def create_app(
     app.state.metrics = Metrics(engine)
     app.add_exception_handler(RequestValidationError, request_validation_handler)
     app.include_router(events.router)
+    tracking.install(app, tracking_settings)  # before people: it serves /v1/identify too
     app.include_router(leads.router)
     app.include_router(accounts.router)
     app.include_router(people.router)

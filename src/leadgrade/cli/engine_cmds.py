@@ -243,7 +243,12 @@ def serve(
         highlight=False,
     )
     uvicorn.run(
-        create_app(engine, tick_every=tick_every, lists=lists),
+        create_app(
+            engine,
+            tick_every=tick_every,
+            lists=lists,
+            tracking_settings=found.settings().tracking,
+        ),
         host=host,
         port=port,
         log_level="warning",
