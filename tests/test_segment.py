@@ -696,7 +696,9 @@ def test_the_real_client_sends_a_journey_that_becomes_one_scored_lead(
             anonymous_id="visitor-7",
         )
         analytics.group(
-            "user-7", "acct-northwind", {"name": "Northwind", "website": "https://northwind.com"}
+            "user-7",
+            "acct-northwind",
+            {"name": "Northwind", "website": "https://www.Northwind-Logistics.com/about"},
         )
         analytics.track("user-7", "Form Submitted", {"form_name": "Consultation"})
         analytics.flush()
@@ -723,9 +725,15 @@ def test_the_real_client_sends_a_journey_that_becomes_one_scored_lead(
         )
     assert {k: attributes[k] for k in ("company", "company_domain", "account_id")} == {
         "company": "Northwind",
-        "company_domain": "northwind.com",
+        "company_domain": "northwind-logistics.com",
         "account_id": "acct-northwind",
     }
+    # the group call named the employer account the lead rolls up to (not the e-mail's)
+    with requests.Session() as http:
+        found = http.get(f"{host}/v1/accounts", headers=bearer(_key(engine, "read"))).json()
+    assert [(a["domain"], a["name"], a["contacts"]) for a in found["items"]] == [
+        ("northwind-logistics.com", "Northwind", 1)
+    ]
 
 
 def test_a_client_retry_changes_nothing_and_refused_batches_store_nothing(
