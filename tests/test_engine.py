@@ -344,3 +344,20 @@ def test_two_people_met_and_merged_within_one_batch(engine: Engine) -> None:
             T0 + 200,
         ).engagement
     )
+
+
+def test_a_merge_keeps_both_leads_histories(engine: Engine) -> None:
+    engine.ingest([EventIn("v1", "web.page_view", T0, PersonRef(anonymous_id="anon-9"))], now=T0)
+    engine.ingest([view("k1", T0 + 10, email="cy@acme.com")], now=T0 + 10)
+    engine.ingest(
+        [
+            EventIn(
+                "f1", "email.click", T0 + 20, PersonRef(email="cy@acme.com", anonymous_id="anon-9")
+            )
+        ],
+        now=T0 + 20,
+    )
+    (lead,) = lead_rows(engine)
+    with engine.store.engine.connect() as conn:
+        history = conn.execute(sa.select(stage_changes.c.lead_id, stage_changes.c.to_stage)).all()
+    assert history == [(lead.id, "lead"), (lead.id, "lead")]  # one row from each lead

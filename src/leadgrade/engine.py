@@ -26,7 +26,15 @@ from leadgrade.core.attributes import enrich
 from leadgrade.core.scoring import assemble, engagement_value, fit_contributions
 from leadgrade.store import Store
 from leadgrade.store.bulk import Bulk
-from leadgrade.store.schema import accounts, events, identities, leads, people, stage_changes
+from leadgrade.store.schema import (
+    accounts,
+    events,
+    identities,
+    leads,
+    people,
+    shadow_scores,
+    stage_changes,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -174,10 +182,19 @@ class IngestResult:
 
 
 class Engine:
-    def __init__(self, store: Store, models: Mapping[str, Model], audiences: AudienceMap) -> None:
+    def __init__(
+        self,
+        store: Store,
+        models: Mapping[str, Model],
+        audiences: AudienceMap,
+        shadows: Mapping[str, tuple[str, Model]] | None = None,
+    ) -> None:
         self.store = store
         self.models = dict(models)
         self.audiences = audiences
+        #: audience → (version id, model) of a version scoring in shadow: its numbers
+        #: are kept apart (``shadow_scores``) and never move a stage.
+        self.shadows: dict[str, tuple[str, Model]] = dict(shadows or {})
         self._subscribers: list[Callable[[DomainEvent], None]] = []
 
     def subscribe(self, handler: Callable[[DomainEvent], None]) -> None:
@@ -416,8 +433,23 @@ class Engine:
         merged_leads = conn.execute(
             sa.select(leads.c.id, leads.c.audience).where(leads.c.person_id == merge)
         ).all()
-        for lead_id, _audience in merged_leads:
-            conn.execute(sa.delete(stage_changes).where(stage_changes.c.lead_id == lead_id))
+        kept_leads = dict(
+            conn.execute(
+                sa.select(leads.c.audience, leads.c.id).where(leads.c.person_id == keep)
+            ).all()
+        )
+        for lead_id, audience in merged_leads:
+            kept = kept_leads.get(audience)
+            if kept is None:  # the lead changes hands, with its history
+                conn.execute(sa.update(leads).where(leads.c.id == lead_id).values(person_id=keep))
+                continue
+            # Both had a lead here: one lead remains, with both histories.
+            conn.execute(
+                sa.update(stage_changes)
+                .where(stage_changes.c.lead_id == lead_id)
+                .values(lead_id=kept)
+            )
+            conn.execute(sa.delete(shadow_scores).where(shadow_scores.c.lead_id == lead_id))
             conn.execute(sa.delete(leads).where(leads.c.id == lead_id))
         conn.execute(
             sa.update(people)
@@ -468,6 +500,10 @@ class Engine:
             )
             result.leads_scored += 1
         self._write(conn, plans, result)
+        if self.shadows:
+            self._score_shadows(
+                conn, [(plan, touched[(plan.person, plan.audience)]) for plan in plans], now
+            )
 
     def _rescore_from_history(
         self, conn: sa.Connection, person: str, audience: str, result: IngestResult
@@ -478,6 +514,119 @@ class Engine:
         attributes = self._attributes(conn, [person]).get(person, {})
         plan = self._plan(person, audience, model, state, attributes, lead, result.now, result)
         self._write(conn, [plan], result)
+        if audience in self.shadows:
+            self._score_shadows(conn, [(plan, None)], result.now)
+
+    # -- shadow versions
+
+    def _score_shadows(
+        self,
+        conn: sa.Connection,
+        items: Sequence[tuple[_Plan, Sequence[Event] | None]],
+        now: float,
+    ) -> None:
+        """Score planned leads with their audience's shadow version, from its stored state
+        plus the new events (``None``: rebuild from the event log). Nothing else moves."""
+        for audience, (version_id, model) in self.shadows.items():
+            mine = [(plan, new) for plan, new in items if plan.audience == audience]
+            if not mine:
+                continue
+            ids = [f"{version_id}:{plan.lead_id}" for plan, _ in mine]
+            stored: dict[str, Any] = {}
+            for start in range(0, len(ids), 500):
+                rows = conn.execute(
+                    sa.select(shadow_scores.c.id, shadow_scores.c.state).where(
+                        shadow_scores.c.id.in_(ids[start : start + 500])
+                    )
+                )
+                stored.update({row.id: row.state for row in rows})
+            inserts: list[dict[str, Any]] = []
+            updates: list[dict[str, Any]] = []
+            for (plan, new), row_id in zip(mine, ids, strict=True):
+                if row_id in stored and new is not None:
+                    state = EngagementState.from_dict(model, stored[row_id])
+                    for event in new:
+                        state.add(model, event)
+                elif plan.new and new is not None:
+                    state = EngagementState()
+                    for event in new:
+                        state.add(model, event)
+                else:
+                    state = self._history_state(conn, plan.person, audience, model)
+                row = _shadow_row(model, state, plan.attributes, plan.lead_id, version_id, now)
+                (updates if row_id in stored else inserts).append(row)
+            bulk = Bulk(conn)
+            bulk.insert(shadow_scores, inserts)
+            bulk.update(shadow_scores, "id", updates)
+
+    def start_shadow(
+        self,
+        version_id: str,
+        model: Model,
+        now: float,
+        *,
+        chunk: int = 1000,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Run ``model`` in shadow for its audience: score every lead of the audience
+        with it from the event log (kept apart, no stage moves), then keep scoring each
+        new event with it. Returns the number of leads scored."""
+        audience = model.audience
+        self.shadows[audience] = (version_id, model)
+        with self.store.transaction() as conn:
+            conn.execute(sa.delete(shadow_scores).where(shadow_scores.c.version_id == version_id))
+        done, after = 0, ""
+        total = self._count_leads(audience)
+        while True:
+            with self.store.transaction() as conn:
+                rows = conn.execute(
+                    sa.select(leads.c.id, leads.c.person_id)
+                    .where(leads.c.audience == audience, leads.c.person_id > after)
+                    .order_by(leads.c.person_id)
+                    .limit(chunk)
+                ).all()
+                if not rows:
+                    break
+                after = rows[-1].person_id
+                persons = [row.person_id for row in rows]
+                states = self._history_states(conn, persons, audience, model)
+                attributes = self._attributes(conn, persons)
+                Bulk(conn).insert(
+                    shadow_scores,
+                    [
+                        _shadow_row(
+                            model,
+                            states[row.person_id],
+                            attributes.get(row.person_id, {}),
+                            row.id,
+                            version_id,
+                            now,
+                        )
+                        for row in rows
+                    ],
+                )
+            done += len(rows)
+            if progress is not None:
+                progress(done, total)
+        return done
+
+    def stop_shadow(self, audience: str) -> None:
+        """Stop the audience's shadow version and drop its numbers."""
+        found = self.shadows.pop(audience, None)
+        if found is not None:
+            with self.store.transaction() as conn:
+                conn.execute(sa.delete(shadow_scores).where(shadow_scores.c.version_id == found[0]))
+
+    def _count_leads(self, audience: str) -> int:
+        with self.store.engine.connect() as conn:
+            return (
+                conn.scalar(
+                    sa.select(sa.func.count())
+                    .select_from(leads)
+                    .where(leads.c.audience == audience)
+                )
+                or 0
+            )
 
     def _history_state(
         self, conn: sa.Connection, person: str, audience: str, model: Model
@@ -918,9 +1067,27 @@ class _Plan:
     account_before: str | None = None
 
 
-def _core_event(row: Mapping[str, object]) -> Event:
-    occurred = row["occurred_at"]
-    assert isinstance(occurred, datetime)
-    properties = row["properties"]
-    assert isinstance(properties, Mapping)
-    return Event(str(row["id"]), str(row["type"]), _seconds(occurred), properties)
+def _shadow_row(
+    model: Model,
+    state: EngagementState,
+    attributes: Mapping[str, Any],
+    lead_id: str,
+    version_id: str,
+    now: float,
+) -> dict[str, Any]:
+    at = max(now, state.as_of or now)
+    card = assemble(
+        model, fit_contributions(model, enrich(attributes)), state.totals(model, at), at
+    )
+    return {
+        "id": f"{version_id}:{lead_id}",
+        "version_id": version_id,
+        "lead_id": lead_id,
+        "fit": card.fit,
+        "engagement": card.engagement,
+        "score": card.score,
+        "grade": card.grade,
+        "mql": card.mql,
+        "state": state.to_dict(model),
+        "updated_at": _time(now),
+    }

@@ -15,7 +15,7 @@ from leadgrade.core import Model, parse_model
 from leadgrade.engine import Engine
 from leadgrade.store.schema import model_versions
 
-STATUSES = ("draft", "active", "retired")
+STATUSES = ("draft", "active", "shadow", "retired")
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,77 @@ def active_models(conn: sa.Connection, lists: Mapping[str, tuple[str, ...]]) -> 
     return {row.audience: parse_model(row.text, f"version {row.id}", lists) for row in rows}
 
 
+def shadow_models(
+    conn: sa.Connection, lists: Mapping[str, tuple[str, ...]]
+) -> dict[str, tuple[str, Model]]:
+    """The version in shadow of each audience that has one: (version id, model)."""
+    rows = conn.execute(sa.select(model_versions).where(model_versions.c.status == "shadow"))
+    return {
+        row.audience: (row.id, parse_model(row.text, f"version {row.id}", lists)) for row in rows
+    }
+
+
+def start_shadow(
+    engine: Engine,
+    version_id: str,
+    lists: Mapping[str, tuple[str, ...]],
+    now: float,
+    progress: Progress | None = None,
+) -> tuple[ModelVersion, int]:
+    """Run a stored version in shadow beside its audience's active version: it scores
+    every lead (apart, no stage moves) from now on. The audience's previous shadow version,
+    if any, goes back to draft. Raises KeyError for an unknown version, ValueError for the
+    active one."""
+    with engine.store.transaction() as conn:
+        found = version_text(conn, version_id)
+        if found is None:
+            raise KeyError(version_id)
+        version, text = found
+        if version.status == "active":
+            raise ValueError("this version is the active one; shadow a draft beside it")
+        model = parse_model(text, f"version {version.id}", lists)
+        conn.execute(
+            sa.update(model_versions)
+            .where(
+                model_versions.c.audience == version.audience,
+                model_versions.c.status == "shadow",
+            )
+            .values(status="draft")
+        )
+        conn.execute(
+            sa.update(model_versions)
+            .where(model_versions.c.id == version.id)
+            .values(status="shadow")
+        )
+    engine.stop_shadow(version.audience)
+    scored = engine.start_shadow(version.id, model, now, progress=progress)
+    with engine.store.engine.connect() as conn:
+        current = version_text(conn, version_id)
+    assert current is not None
+    return current[0], scored
+
+
+def stop_shadow(engine: Engine, version_id: str) -> ModelVersion:
+    """Take a version out of shadow (back to draft) and drop its numbers."""
+    with engine.store.transaction() as conn:
+        found = version_text(conn, version_id)
+        if found is None:
+            raise KeyError(version_id)
+        version = found[0]
+        if version.status == "shadow":
+            conn.execute(
+                sa.update(model_versions)
+                .where(model_versions.c.id == version.id)
+                .values(status="draft")
+            )
+    if engine.shadows.get(version.audience, ("",))[0] == version.id:
+        engine.stop_shadow(version.audience)
+    with engine.store.engine.connect() as conn:
+        current = version_text(conn, version_id)
+    assert current is not None
+    return current[0]
+
+
 def mark_active(conn: sa.Connection, version: ModelVersion, now: float) -> None:
     """Make ``version`` its audience's active version; the one before is retired."""
     conn.execute(
@@ -135,6 +206,8 @@ def activate(
         version, text = found
         model = parse_model(text, f"version {version.id}", lists)
         mark_active(conn, version, now)
+    if engine.shadows.get(version.audience, ("",))[0] == version.id:
+        engine.stop_shadow(version.audience)  # promoted: its shadow numbers are moot
     engine.models[version.audience] = model
     rescored = engine.rescore(version.audience, now, progress=progress)
     with engine.store.engine.connect() as conn:

@@ -20,7 +20,7 @@ from leadgrade.core import Model, Problem, check_model, parse_model
 from leadgrade.engine import AudienceMap, AudienceRule, Engine
 from leadgrade.settings import Settings, database_url, get_settings
 from leadgrade.store import Store
-from leadgrade.versions import active_models, add_version, mark_active
+from leadgrade.versions import active_models, add_version, mark_active, shadow_models
 
 CONFIG_NAME = "leadgrade.toml"
 TEMPLATE = resources.files("leadgrade") / "data" / "workspace"
@@ -107,7 +107,8 @@ class Workspace:
                     )
                     mark_active(conn, version, moment)
                     models[audience] = model
-        return Engine(store, models, self.audience_map())
+            shadows = shadow_models(conn, lists)
+        return Engine(store, models, self.audience_map(), shadows)
 
     def lists(self) -> dict[str, tuple[str, ...]]:
         return read_lists(self.lists_dir)

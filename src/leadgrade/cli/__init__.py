@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from leadgrade.cli import account_cmds, engine_cmds, model_cmds, score_cmd, workspace_cmds
+from leadgrade.cli import (
+    account_cmds,
+    engine_cmds,
+    model_cmds,
+    score_cmd,
+    shadow_cmd,
+    workspace_cmds,
+)
 
 app = typer.Typer(
     name="leadgrade",
@@ -19,6 +26,7 @@ model_cmds.register(app)
 score_cmd.register(app)
 engine_cmds.register(app)
 account_cmds.register(app)
+shadow_cmd.register(app)
 
 
 def main() -> None:

@@ -126,6 +126,25 @@ model_versions = sa.Table(
     sa.UniqueConstraint("audience", "digest"),
 )
 
+# A model version in shadow scores every lead of its audience beside the active version;
+# its numbers are kept here, apart, and never move a stage. ``id`` is version:lead.
+shadow_scores = sa.Table(
+    "shadow_scores",
+    metadata,
+    sa.Column("id", sa.String(80), primary_key=True),
+    sa.Column(
+        "version_id", sa.String(36), sa.ForeignKey("model_versions.id"), nullable=False, index=True
+    ),
+    sa.Column("lead_id", sa.String(36), sa.ForeignKey("leads.id"), nullable=False, index=True),
+    sa.Column("fit", sa.Double, nullable=False),
+    sa.Column("engagement", sa.Double, nullable=False),
+    sa.Column("score", sa.Double, nullable=False),
+    sa.Column("grade", sa.String(2), nullable=False),
+    sa.Column("mql", sa.Boolean, nullable=False),
+    sa.Column("state", sa.JSON, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
 # API keys: only a hash of the secret is kept; the prefix finds the row.
 api_keys = sa.Table(
     "api_keys",

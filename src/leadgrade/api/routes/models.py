@@ -10,7 +10,15 @@ from pydantic import Field
 from leadgrade.api.deps import AdminKey, EngineDep, NowDep, ReadKey
 from leadgrade.api.schemas import Strict
 from leadgrade.core import ModelError
-from leadgrade.versions import activate, add_version, list_versions
+from leadgrade.shadow import shadow_report
+from leadgrade.versions import (
+    activate,
+    add_version,
+    list_versions,
+    start_shadow,
+    stop_shadow,
+    version_text,
+)
 
 router = APIRouter(tags=["models"])
 
@@ -57,3 +65,48 @@ def post_activate(
     except KeyError:
         raise HTTPException(404, f"no model version {version_id!r}") from None
     return {"version": version.public(), "rescored": rescored}
+
+
+@router.post("/v1/models/{version_id}/shadow")
+def post_shadow(
+    version_id: str, request: Request, engine: EngineDep, now: NowDep, _key: AdminKey
+) -> dict[str, Any]:
+    """Run a version in shadow: it scores every lead of its audience beside the active
+    version, apart (no stage moves), from the event history and then with every new
+    event. Answers with the comparison, as ``GET`` does."""
+    try:
+        version, scored = start_shadow(engine, version_id, request.app.state.lists, now)
+    except KeyError:
+        raise HTTPException(404, f"no model version {version_id!r}") from None
+    except ValueError as exc:
+        raise HTTPException(409, str(exc)) from None
+    report = shadow_report(engine, version.audience, now)
+    assert report is not None
+    return {"version": version.public(), "scored": scored, "comparison": report.public()}
+
+
+@router.get("/v1/models/{version_id}/shadow")
+def get_shadow(version_id: str, engine: EngineDep, now: NowDep, _key: ReadKey) -> dict[str, Any]:
+    """What activating the shadow version would change now: MQLs gained and lost (with
+    example lead ids), mean scores, and how grades move."""
+    with engine.store.engine.connect() as conn:
+        found = version_text(conn, version_id)
+    if found is None:
+        raise HTTPException(404, f"no model version {version_id!r}")
+    version = found[0]
+    running = engine.shadows.get(version.audience)
+    if running is None or running[0] != version_id:
+        raise HTTPException(409, f"version {version_id!r} is not in shadow ({version.status})")
+    report = shadow_report(engine, version.audience, now)
+    assert report is not None
+    return {"version": version.public(), "comparison": report.public()}
+
+
+@router.delete("/v1/models/{version_id}/shadow")
+def delete_shadow(version_id: str, engine: EngineDep, _key: AdminKey) -> dict[str, Any]:
+    """Stop running a version in shadow (back to draft); its numbers are dropped."""
+    try:
+        version = stop_shadow(engine, version_id)
+    except KeyError:
+        raise HTTPException(404, f"no model version {version_id!r}") from None
+    return {"version": version.public()}
