@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from leadgrade.core import EngagementState, Model
 from leadgrade.core.accounts import AccountCard, account_card
-from leadgrade.core.scoring import engagement_value
+from leadgrade.core.scoring import engagement_at, engagement_value
 from leadgrade.leads import seconds
 from leadgrade.store.schema import accounts, leads, people
 
@@ -103,8 +103,10 @@ def find_accounts(
             leads.c.audience,
             leads.c.fit,
             leads.c.stage,
-            leads.c.state,
             leads.c.model_digest,
+            leads.c.engagement_as_of,
+            leads.c.engagement_decaying,
+            leads.c.engagement_static,
             people.c.attributes,
         )
         .join(people, people.c.id == leads.c.person_id)
@@ -118,7 +120,15 @@ def find_accounts(
         model = models.get(row.audience)
         if row.account_id not in members or model is None or row.model_digest != model.digest:
             continue
-        state = EngagementState.from_dict(model, row.state)
+        if row.engagement_decaying is None or row.engagement_as_of is None:
+            state_data = conn.scalar(sa.select(leads.c.state).where(leads.c.id == row.id))
+            state = EngagementState.from_dict(model, state_data or {})
+            engagement = engagement_value(model, state, max(now, state.as_of or now))
+        else:
+            as_of = seconds(row.engagement_as_of)
+            engagement = engagement_at(
+                model, row.engagement_decaying, row.engagement_static, as_of, max(now, as_of)
+            )
         email = (row.attributes or {}).get("email")
         members[row.account_id].append(
             Contact(
@@ -126,7 +136,7 @@ def find_accounts(
                 row.person_id,
                 email if isinstance(email, str) else None,
                 row.fit,
-                engagement_value(model, state, max(now, state.as_of or now)),
+                engagement,
                 row.stage,
             )
         )

@@ -20,10 +20,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from leadgrade.core import EngagementState, Event, Model, score_reaches
+from leadgrade.core import EngagementState, Event, Model, decay, score_reaches
 from leadgrade.core.accounts import account_card, account_domain
 from leadgrade.core.attributes import enrich
-from leadgrade.core.scoring import assemble, engagement_value, fit_contributions
+from leadgrade.core.scoring import assemble, engagement_at, engagement_value, fit_contributions
 from leadgrade.store import Store
 from leadgrade.store.bulk import Bulk
 from leadgrade.store.schema import (
@@ -692,10 +692,15 @@ class Engine:
         card = assemble(
             model, fit_contributions(model, enrich(attributes)), state.totals(model, at), at
         )
+        decaying, static = state.split(model)
+        if state.as_of is not None and at > state.as_of:
+            decaying *= decay.factor(model.decay_rate, at - state.as_of)
         values = {
             "fit": card.fit,
             "engagement": card.engagement,
             "engagement_as_of": _time(at),
+            "engagement_decaying": decaying,
+            "engagement_static": static,
             "score": card.score,
             "grade": card.grade,
             "state": state.to_dict(model),
@@ -988,8 +993,9 @@ class Engine:
         return changed
 
     def _roll_up(self, conn: sa.Connection, account_ids: set[str], result: IngestResult) -> None:
-        """Recompute these accounts from all their contacts' leads, valued now; an account
-        meeting its model's ``accounts.mqa`` becomes an MQA (a domain event)."""
+        """Recompute these accounts from all their contacts' leads, valued now (two stored
+        numbers a contact, no state to decode); an account meeting its model's
+        ``accounts.mqa`` becomes an MQA (a domain event)."""
         ids = sorted(account_ids)
         contacts: dict[str, list[tuple[float, float]]] = {id_: [] for id_ in ids}
         stored: dict[str, Any] = {}
@@ -1005,23 +1011,10 @@ class Engine:
                     )
                 }
             )
-            rows = conn.execute(
-                sa.select(
-                    leads.c.account_id,
-                    leads.c.audience,
-                    leads.c.fit,
-                    leads.c.state,
-                    leads.c.model_digest,
-                ).where(leads.c.account_id.in_(chunk))
-            )
-            for row in rows:
-                model = self.models.get(row.audience)
-                if model is None or row.model_digest != model.digest:
-                    continue
-                state = EngagementState.from_dict(model, row.state)
-                contacts[row.account_id].append(
-                    (row.fit, engagement_value(model, state, max(result.now, state.as_of or 0)))
-                )
+            for account_id, contact in contact_engagements(
+                conn, self.models, result.now, leads.c.account_id.in_(chunk)
+            ):
+                contacts[account_id].append(contact)
         moment = _time(result.now)
         updates = []
         for id_ in ids:
@@ -1065,6 +1058,39 @@ class _Plan:
     audience: str = ""
     attributes: Mapping[str, Any] = field(default_factory=dict)
     account_before: str | None = None
+
+
+def contact_engagements(
+    conn: sa.Connection, models: Mapping[str, Model], now: float, where: Any
+) -> Iterable[tuple[str, tuple[float, float]]]:
+    """(account id, (fit, engagement now)) of the leads ``where`` selects: engagement from
+    the lead's closed-form parts, or its state on rows stored before they were kept."""
+    rows = conn.execute(
+        sa.select(
+            leads.c.id,
+            leads.c.account_id,
+            leads.c.audience,
+            leads.c.fit,
+            leads.c.model_digest,
+            leads.c.engagement_as_of,
+            leads.c.engagement_decaying,
+            leads.c.engagement_static,
+        ).where(where)
+    )
+    for row in rows:
+        model = models.get(row.audience)
+        if model is None or row.model_digest != model.digest:
+            continue
+        if row.engagement_decaying is None or row.engagement_as_of is None:
+            state_data = conn.scalar(sa.select(leads.c.state).where(leads.c.id == row.id))
+            state = EngagementState.from_dict(model, state_data or {})
+            value = engagement_value(model, state, max(now, state.as_of or now))
+        else:
+            as_of = _seconds(row.engagement_as_of)
+            value = engagement_at(
+                model, row.engagement_decaying, row.engagement_static, as_of, max(now, as_of)
+            )
+        yield row.account_id, (row.fit, value)
 
 
 def _shadow_row(

@@ -212,6 +212,13 @@ def assemble(
     )
 
 
+def engagement_at(model: Model, decaying: float, static: float, as_of: float, at: float) -> float:
+    """A lead's engagement at ``at`` from its closed-form parts at ``as_of`` (see
+    :meth:`EngagementState.split`): ``min(S + D·exp(−λ·(at − as_of)), engagement.max)``.
+    Equal to :func:`engagement_value` on the state, to floating-point rounding."""
+    return min(static + decaying * decay.factor(model.decay_rate, at - as_of), model.engagement_max)
+
+
 def engagement_value(model: Model, state: EngagementState, at: float) -> float:
     """A lead's engagement (capped) valued at ``at``, from its incremental state."""
     if state.as_of is None:

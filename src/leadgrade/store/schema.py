@@ -62,6 +62,11 @@ leads = sa.Table(
     # multiplication (DESIGN §6), so nothing rewrites leads as time passes.
     sa.Column("engagement", sa.Double, nullable=False),
     sa.Column("engagement_as_of", Time, nullable=True),
+    # The same engagement as E(t) = min(S + D·exp(−λ·(t − as_of)), engagement.max): D and S
+    # at ``engagement_as_of``, so account roll-ups read two numbers, not the whole state.
+    # NULL on rows scored before revision 0006 (readers fall back to the state).
+    sa.Column("engagement_decaying", sa.Double, nullable=True),
+    sa.Column("engagement_static", sa.Double, nullable=True),
     sa.Column("score", sa.Double, nullable=False),
     sa.Column("grade", sa.String(2), nullable=False),
     sa.Column("stage", sa.String(20), nullable=False),
