@@ -361,3 +361,32 @@ def test_a_merge_keeps_both_leads_histories(engine: Engine) -> None:
     with engine.store.engine.connect() as conn:
         history = conn.execute(sa.select(stage_changes.c.lead_id, stage_changes.c.to_stage)).all()
     assert history == [(lead.id, "lead"), (lead.id, "lead")]  # one row from each lead
+
+
+def test_person_events_make_no_lead_but_refit_every_lead_of_the_person(engine: Engine) -> None:
+    ref = PersonRef(email="di@acme.com")
+    engine.ingest(
+        [
+            EventIn("w1", "web.page_view", T0, ref, properties={"path": "/pricing"}),
+            EventIn("j1", "job.apply", T0, ref),
+        ],
+        now=T0,
+    )
+    before = {lead.audience: lead for lead in lead_rows(engine)}
+    assert set(before) == {"employer", "candidate"}
+    engine.ingest(
+        [EventIn("i1", "person.identify", T0 + 60, ref, traits={"job_title": "VP Talent"})],
+        now=T0 + 60,
+    )
+    after = {lead.audience: lead for lead in lead_rows(engine)}
+    assert set(after) == {"employer", "candidate"}  # no new lead for the identify
+    assert after["employer"].fit > before["employer"].fit  # refitted from the new title
+    assert after["candidate"].updated_at > before["candidate"].updated_at  # refitted too
+    with engine.store.engine.connect() as conn:
+        (row,) = conn.execute(sa.select(events).where(events.c.id == "i1")).all()
+    assert row.audiences == []
+    nobody = engine.ingest(
+        [EventIn("i2", "person.identify", T0, PersonRef(email="new@acme.com"))], now=T0
+    )
+    assert (nobody.accepted, nobody.leads_scored) == (1, 0)
+    assert len(lead_rows(engine)) == 2

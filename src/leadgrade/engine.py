@@ -115,15 +115,20 @@ class AudienceRule:
 
 @dataclass(frozen=True)
 class AudienceMap:
-    """Which audiences an event feeds: its own ``audience`` if it names one, else every
-    rule that holds, else the defaults. An event can feed several."""
+    """Which audiences an event feeds: its own ``audience`` if it names one; none if its
+    type is about the person rather than an action (``person.*``: identify, group and
+    alias calls — kept on the person's timeline, scored nowhere, making no lead); else
+    every rule that holds, else the defaults. An event can feed several."""
 
     rules: tuple[AudienceRule, ...] = ()
     default: tuple[str, ...] = ()
+    personal: tuple[str, ...] = ("person.*",)
 
     def audiences_of(self, event: EventIn) -> tuple[str, ...]:
         if event.audience:
             return (event.audience,)
+        if any(fnmatch.fnmatchcase(event.type, pattern) for pattern in self.personal):
+            return ()
         chosen = tuple(dict.fromkeys(r.audience for r in self.rules if r.holds(event)))
         return chosen or self.default
 
@@ -219,7 +224,7 @@ class Engine:
             result.duplicates = len(batch) - len(fresh)
             if not fresh:
                 return result
-            people_of, known = self._resolve_people(conn, fresh, now, result)
+            people_of, known, refit = self._resolve_people(conn, fresh, now, result)
             received = _time(now)
             placed: dict[tuple[str, str | None, str | None], list[str]] = {}
             rows: list[dict[str, Any]] = []
@@ -249,7 +254,7 @@ class Engine:
                 core = Event(event.id, event.type, event.occurred_at, event.properties)
                 for audience in row["audiences"]:
                     touched.setdefault((row["person_id"], audience), []).append(core)
-            self._score_all(conn, touched, known, now, result)
+            self._score_all(conn, touched, known, refit, now, result)
         self._publish(result.domain_events)
         return result
 
@@ -357,7 +362,8 @@ class Engine:
                 traits.setdefault(person, {}).update(update)
             owners[event.id] = person
         flush()
-        attributes.update(self._record_traits(conn, traits, now))
+        recorded, changed = self._record_traits(conn, traits, now)
+        attributes.update(recorded)
 
         def final(person: str) -> str:
             while person in merged:
@@ -365,7 +371,7 @@ class Engine:
             return person
 
         people_of = {event_id: final(person) for event_id, person in owners.items()}
-        return people_of, attributes
+        return people_of, attributes, {final(person) for person in changed}
 
     def _known_identities(
         self, conn: sa.Connection, batch: Sequence[EventIn]
@@ -402,8 +408,9 @@ class Engine:
 
     def _record_traits(
         self, conn: sa.Connection, traits: Mapping[str, Mapping[str, object]], now: float
-    ) -> dict[str, dict[str, Any]]:
-        """Merge ``traits`` into stored people's attributes; returns their attributes."""
+    ) -> tuple[dict[str, dict[str, Any]], set[str]]:
+        """Merge ``traits`` into stored people's attributes; returns their attributes, and
+        the people whose attributes changed."""
         current = self._attributes(conn, traits)
         changes = []
         moment = _time(now)
@@ -414,7 +421,7 @@ class Engine:
                 current[person] = after
                 changes.append({"id": person, "attributes": after, "updated_at": moment})
         Bulk(conn).update(people, "id", changes)
-        return current
+        return current, {change["id"] for change in changes}
 
     def _merge(self, conn: sa.Connection, keep: str, merge: str, result: IngestResult) -> None:
         """Fold person ``merge`` into ``keep``: identities, attributes, events; their leads
@@ -467,12 +474,14 @@ class Engine:
         conn: sa.Connection,
         touched: Mapping[tuple[str, str], list[Event]],
         known: Mapping[str, dict[str, Any]],
+        refit: set[str],
         now: float,
         result: IngestResult,
     ) -> None:
-        """Rescore every (person, audience) the batch touched: their leads and people are
-        read in a few queries, scored in Python, and written back in a few more."""
-        persons = {person for person, _ in touched}
+        """Rescore every (person, audience) the batch touched, and refit the other leads
+        of people whose attributes it changed: leads and people are read in a few
+        queries, scored in Python, and written back in a few more."""
+        persons = {person for person, _ in touched} | refit
         attributes = {p: known[p] for p in persons if p in known}
         attributes.update(self._attributes(conn, persons - attributes.keys()))
         stored = self._leads_of(conn, persons)
@@ -499,10 +508,25 @@ class Engine:
                 )
             )
             result.leads_scored += 1
+        for (person, audience), lead in stored.items():
+            model = self.models.get(audience)
+            if person not in refit or (person, audience) in touched or model is None:
+                continue
+            if lead.model_digest == model.digest:
+                state = EngagementState.from_dict(model, lead.state)
+            else:
+                state = self._history_state(conn, person, audience, model)
+            plans.append(
+                self._plan(
+                    person, audience, model, state, attributes.get(person, {}), lead, now, result
+                )
+            )
         self._write(conn, plans, result)
         if self.shadows:
             self._score_shadows(
-                conn, [(plan, touched[(plan.person, plan.audience)]) for plan in plans], now
+                conn,
+                [(plan, touched.get((plan.person, plan.audience), [])) for plan in plans],
+                now,
             )
 
     def _rescore_from_history(
@@ -768,7 +792,7 @@ class Engine:
         probe = EventIn("", "identify", now, person, traits=traits)
         result = IngestResult(now=now)
         with self.store.transaction() as conn:
-            owners, _ = self._resolve_people(conn, [probe], now, result)
+            owners, _, _ = self._resolve_people(conn, [probe], now, result)
             person_id = owners[""]
             self._refit(conn, person_id, result)
         self._publish(result.domain_events)

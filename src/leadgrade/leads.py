@@ -130,10 +130,11 @@ def get_lead(
 
 
 def timeline(conn: sa.Connection, lead: LeadView) -> list[dict[str, Any]]:
-    """The lead's events (of its audience) and stage changes, oldest first."""
+    """The lead's events (of its audience, and those about the person that feed no
+    audience, such as identify calls) and stage changes, oldest first."""
     items: list[dict[str, Any]] = []
     for row in conn.execute(sa.select(events).where(events.c.person_id == lead.person_id)):
-        if lead.audience in row.audiences:
+        if not row.audiences or lead.audience in row.audiences:
             items.append(
                 {
                     "kind": "event",
