@@ -1,5 +1,5 @@
 # leadgrade — the two commands in the README start here.
-# `make demo`: set up and run the product on its embedded default with the sample firm.
+# `make demo`: set up and run the product on its embedded default with a synthetic firm.
 # `make test`: set up and run the whole test suite, with the lint and type gates.
 
 PYTHON ?= python3

@@ -33,7 +33,7 @@ def workspace(in_tmp: Path) -> Path:
 
 @pytest.fixture
 def demo(in_tmp: Path) -> Path:
-    result = invoke("demo", "demo-ws", "--top", "5")
+    result = invoke("demo", "demo-ws", "--batch", "--top", "5")
     assert result.exit_code == 0, result.output
     return in_tmp / "demo-ws"
 
@@ -290,13 +290,13 @@ def test_a_model_file_outside_a_workspace_finds_lists_beside_it(
     )
 
 
-def test_demo_prints_both_grids(in_tmp: Path) -> None:
-    result = invoke("demo", "ws", "--top", "3")
+def test_the_batch_demo_prints_both_grids(in_tmp: Path) -> None:
+    result = invoke("demo", "ws", "--batch", "--top", "3")
     assert result.exit_code == 0, result.output
     assert result.stdout.count("leads per grade (A–D fit × 1–4 engagement)") == 2
     assert "employer leads by score (top 3 of 250" in result.stdout
     assert "MQLs" in result.stdout
-    again = invoke("demo", "ws", "--top", "3")  # reuses the workspace
+    again = invoke("demo", "ws", "--batch", "--top", "3")  # reuses the workspace
     assert again.exit_code == 0
 
 

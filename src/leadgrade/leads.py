@@ -3,7 +3,7 @@ the dashboard all read through here, so a lead looks the same everywhere."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -162,24 +162,64 @@ def timeline(conn: sa.Connection, lead: LeadView) -> list[dict[str, Any]]:
     return items
 
 
+@dataclass(frozen=True)
+class StageMove:
+    """A lead moved to ``stage`` at ``at`` (epoch seconds), by ``actor``, for ``reason``."""
+
+    lead_id: str
+    stage: str
+    actor: str
+    reason: str
+    at: float
+
+
 def move_stage(
     conn: sa.Connection, lead_id: str, stage: str, actor: str, reason: str, now: float
 ) -> str:
     """Move a lead to ``stage`` by hand (backward moves too), with a history row; returns
     the stage it left. Raises KeyError for an unknown lead, ValueError for an unknown stage."""
-    if stage not in STAGES:
-        raise ValueError(f"{stage!r} is not a stage; use one of {', '.join(STAGES)}")
-    query = sa.select(leads.c.stage).where(leads.c.id == lead_id)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    current = conn.scalar(query)
-    if current is None:
-        raise KeyError(lead_id)
-    at = datetime.fromtimestamp(now, UTC)
-    conn.execute(sa.update(leads).where(leads.c.id == lead_id).values(stage=stage, updated_at=at))
-    conn.execute(
-        sa.insert(stage_changes).values(
-            lead_id=lead_id, at=at, from_stage=current, to_stage=stage, actor=actor, reason=reason
+    return move_stages(conn, [StageMove(lead_id, stage, actor, reason, now)])[0]
+
+
+def move_stages(conn: sa.Connection, moves: Sequence[StageMove]) -> list[str]:
+    """Make ``moves`` in order (a lead may move more than once), each with a history row,
+    in a few statements whatever their number; returns the stage each move left. Raises
+    KeyError for an unknown lead and ValueError for an unknown stage, before any change."""
+    for move in moves:
+        if move.stage not in STAGES:
+            raise ValueError(f"{move.stage!r} is not a stage; use one of {', '.join(STAGES)}")
+    ids = sorted({move.lead_id for move in moves})
+    current: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        query = sa.select(leads.c.id, leads.c.stage).where(leads.c.id.in_(ids[start : start + 500]))
+        if conn.dialect.name == "postgresql":
+            query = query.order_by(leads.c.id).with_for_update()
+        current.update(dict(conn.execute(query).all()))
+    for move in moves:
+        if move.lead_id not in current:
+            raise KeyError(move.lead_id)
+    left, updates, history = [], [], []
+    for move in moves:
+        at = datetime.fromtimestamp(move.at, UTC)
+        left.append(current[move.lead_id])
+        updates.append({"m_id": move.lead_id, "m_stage": move.stage, "m_at": at})
+        history.append(
+            {
+                "lead_id": move.lead_id,
+                "at": at,
+                "from_stage": current[move.lead_id],
+                "to_stage": move.stage,
+                "actor": move.actor,
+                "reason": move.reason,
+            }
         )
-    )
-    return str(current)
+        current[move.lead_id] = move.stage
+    if moves:
+        conn.execute(
+            sa.update(leads)
+            .where(leads.c.id == sa.bindparam("m_id"))
+            .values(stage=sa.bindparam("m_stage"), updated_at=sa.bindparam("m_at")),
+            updates,
+        )
+        conn.execute(sa.insert(stage_changes), history)
+    return left

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, NamedTuple
@@ -217,23 +217,28 @@ def leads_table(selected: list[Row], title: str | None = None) -> Table:
 
 def grade_grid(table: ScoreTable, title: str | None = None) -> Table:
     """The 4×4 A1–D4 grid: leads per cell, and how many of them are MQLs."""
-    count = Counter(table.grade)
-    mqls = Counter(g for g, m in zip(table.grade, table.mql, strict=True) if m)
-    grid = Table(title=title, title_justify="left", header_style="bold", show_lines=True)
-    grid.add_column("fit \\ engagement", justify="center")
+    return grid(table.grade, table.mql, title)
+
+
+def grid(grades: Sequence[str], mqls: Sequence[bool], title: str | None = None) -> Table:
+    """The 4×4 A1–D4 grid of leads with these grades, and how many are MQLs."""
+    count = Counter(grades)
+    mql = Counter(g for g, m in zip(grades, mqls, strict=True) if m)
+    table = Table(title=title, title_justify="left", header_style="bold", show_lines=True)
+    table.add_column("fit \\ engagement", justify="center")
     for digit in ENGAGEMENT_DIGITS:
-        grid.add_column(digit, justify="right")
-    grid.add_column("all", justify="right")
+        table.add_column(digit, justify="right")
+    table.add_column("all", justify="right")
     for letter in FIT_LETTERS:
         cells = []
         for digit in ENGAGEMENT_DIGITS:
-            n, m = count[letter + digit], mqls[letter + digit]
+            n, m = count[letter + digit], mql[letter + digit]
             cells.append((f"{n}" + (f"\n[green]{m} MQL[/]" if m else "")) if n else "[dim]·[/]")
         total = sum(count[letter + d] for d in ENGAGEMENT_DIGITS)
-        grid.add_row(f"[bold]{letter}[/]", *cells, str(total))
+        table.add_row(f"[bold]{letter}[/]", *cells, str(total))
     totals = [str(sum(count[letter + d] for letter in FIT_LETTERS)) for d in ENGAGEMENT_DIGITS]
-    grid.add_row("all", *totals, f"{len(table)}\n[green]{sum(mqls.values())} MQL[/]")
-    return grid
+    table.add_row("all", *totals, f"{len(grades)}\n[green]{sum(mql.values())} MQL[/]")
+    return table
 
 
 def print_table(console: Console, table: ScoreTable, reasons: int, limit: int | None) -> None:
