@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from leadgrade.accounts import find_accounts, get_account
 from leadgrade.core import Event
-from leadgrade.core.accounts import account_card, account_domain, normal_domain
+from leadgrade.core.accounts import ContactSums, account_card, account_domain, normal_domain
 from leadgrade.core.scoring import score
 from leadgrade.engine import AccountBecameMQA, AudienceMap, Engine, EventIn, PersonRef
 from leadgrade.store import Store
@@ -58,13 +58,13 @@ def test_the_account_domain_comes_from_the_company_else_a_work_email(shipped_mod
 
 def test_an_account_card_sums_engagement_and_takes_the_best_fit(shipped_models) -> None:
     model = shipped_models["employer"]
-    card = account_card(model, [(30.0, 70.0), (10.0, 40.0), (45.0, 0.0)])
+    card = account_card(model, ContactSums.of([(30.0, 70.0), (10.0, 40.0), (45.0, 0.0)]))
     assert (card.fit, card.engagement, card.score) == (45.0, 110.0, 155.0)
     assert (card.contacts, card.engaged, card.grade) == (3, 2, "A2")
     assert card.mqa  # engagement ≥ 100 with two engaged contacts
-    alone = account_card(model, [(45.0, 110.0)])
+    alone = account_card(model, ContactSums.of([(45.0, 110.0)]))
     assert not alone.mqa  # one engaged contact is not a buying committee
-    capped = account_card(model, [(0.0, 100.0)] * 4)
+    capped = account_card(model, ContactSums.of([(0.0, 100.0)] * 4))
     assert capped.engagement == 300.0  # accounts.engagement_max
 
 

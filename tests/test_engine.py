@@ -390,3 +390,31 @@ def test_person_events_make_no_lead_but_refit_every_lead_of_the_person(engine: E
     )
     assert (nobody.accepted, nobody.leads_scored) == (1, 0)
     assert len(lead_rows(engine)) == 2
+
+
+def test_a_recycled_lead_must_cross_the_threshold_anew(engine: Engine) -> None:
+    from leadgrade.leads import move_stage
+
+    ref = PersonRef(email="vp@acme.com")
+    demo = EventIn("m1", "demo.request", T0, ref)
+    views = [view(f"m{i}", T0 + i, email="vp@acme.com") for i in (2, 3, 7)]
+    engine.ingest([demo, *views], now=T0 + 10)
+    (lead,) = lead_rows(engine)
+    assert lead.stage == "mql"
+    assert lead.score == pytest.approx(70, abs=0.01)  # 40 + three pricing views
+    with engine.store.transaction() as conn:
+        move_stage(conn, lead.id, "recycled", "sales", "not hiring this quarter", T0 + 60)
+    # Still above the threshold when sales recycled it: one more view is not a new MQL.
+    again = engine.ingest([view("m4", T0 + DAY, email="vp@acme.com")], now=T0 + DAY)
+    assert not [e for e in again.domain_events if isinstance(e, LeadBecameMQL)]
+    assert lead_rows(engine)[0].stage == "recycled"
+    # A year later the score has decayed below the threshold; a new demo request crosses it.
+    later = T0 + 365 * DAY
+    engine.ingest(
+        [
+            EventIn("m5", "demo.request", later, ref),
+            *(view(f"m{i}", later + i, email="vp@acme.com") for i in (6, 8)),
+        ],
+        now=later + 10,
+    )
+    assert lead_rows(engine)[0].stage == "mql"

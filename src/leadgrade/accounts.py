@@ -10,8 +10,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from leadgrade.core import EngagementState, Model
-from leadgrade.core.accounts import AccountCard, account_card
+from leadgrade.core.accounts import AccountCard, ContactSums, account_card
 from leadgrade.core.scoring import engagement_at, engagement_value
+from leadgrade.engine import account_sums
 from leadgrade.leads import seconds
 from leadgrade.store.schema import accounts, leads, people
 
@@ -44,7 +45,7 @@ class AccountView:
     name: str | None
     card: AccountCard  # now
     mqa_since: float | None
-    contacts: tuple[Contact, ...]  # most engaged first
+    contacts: tuple[Contact, ...]  # most engaged first; only for a single account
 
     def item(self) -> dict[str, Any]:
         """The account as an API list item."""
@@ -84,8 +85,9 @@ def find_accounts(
     min_score: float | None = None,
     sort: str = "score",
 ) -> list[AccountView]:
-    """Accounts with their numbers valued now from their contacts' leads (engagement
-    decays by the minute, so the stored roll-up is only as fresh as the last event)."""
+    """Accounts with their numbers valued now, summed over their contacts' leads in one
+    aggregate query (engagement decays by the minute, so the roll-up stored at the last
+    event is only as fresh as that event). With ``account_id``, its contacts too."""
     query = sa.select(accounts)
     if audience is not None:
         query = query.where(accounts.c.audience == audience)
@@ -94,59 +96,19 @@ def find_accounts(
     found = {row.id: row for row in conn.execute(query)}
     if not found:
         return []
-    members: dict[str, list[Contact]] = {id_: [] for id_ in found}
-    contacts = (
-        sa.select(
-            leads.c.id,
-            leads.c.person_id,
-            leads.c.account_id,
-            leads.c.audience,
-            leads.c.fit,
-            leads.c.stage,
-            leads.c.model_digest,
-            leads.c.engagement_as_of,
-            leads.c.engagement_decaying,
-            leads.c.engagement_static,
-            people.c.attributes,
-        )
-        .join(people, people.c.id == leads.c.person_id)
-        .where(leads.c.account_id.is_not(None))
+    sums = account_sums(
+        conn,
+        models,
+        now,
+        account_ids=None if account_id is None else [account_id],
+        audience=audience,
     )
-    if account_id is not None:
-        contacts = contacts.where(leads.c.account_id == account_id)
-    elif audience is not None:
-        contacts = contacts.where(leads.c.audience == audience)
-    for row in conn.execute(contacts):
-        model = models.get(row.audience)
-        if row.account_id not in members or model is None or row.model_digest != model.digest:
-            continue
-        if row.engagement_decaying is None or row.engagement_as_of is None:
-            state_data = conn.scalar(sa.select(leads.c.state).where(leads.c.id == row.id))
-            state = EngagementState.from_dict(model, state_data or {})
-            engagement = engagement_value(model, state, max(now, state.as_of or now))
-        else:
-            as_of = seconds(row.engagement_as_of)
-            engagement = engagement_at(
-                model, row.engagement_decaying, row.engagement_static, as_of, max(now, as_of)
-            )
-        email = (row.attributes or {}).get("email")
-        members[row.account_id].append(
-            Contact(
-                row.id,
-                row.person_id,
-                email if isinstance(email, str) else None,
-                row.fit,
-                engagement,
-                row.stage,
-            )
-        )
     views = []
     for id_, row in found.items():
         model = models.get(row.audience)
         if model is None or model.accounts is None:
             continue
-        people_there = sorted(members[id_], key=lambda c: (-c.engagement, c.lead_id))
-        card = account_card(model, [(c.fit, c.engagement) for c in people_there])
+        card = account_card(model, sums.get(id_, ContactSums()))
         if mqa is not None and card.mqa != mqa:
             continue
         if grade is not None and card.grade != grade:
@@ -161,11 +123,53 @@ def find_accounts(
                 row.name,
                 card,
                 None if row.mqa_since is None or not card.mqa else seconds(row.mqa_since),
-                tuple(people_there),
+                _contacts(conn, model, row.id, now) if account_id is not None else (),
             )
         )
     views.sort(key=ACCOUNT_SORTS[sort])
     return views
+
+
+def _contacts(
+    conn: sa.Connection, model: Model, account_id: str, now: float
+) -> tuple[Contact, ...]:
+    """An account's contacts with their engagement now, most engaged first."""
+    rows = conn.execute(
+        sa.select(
+            leads.c.id,
+            leads.c.person_id,
+            leads.c.fit,
+            leads.c.stage,
+            leads.c.model_digest,
+            leads.c.engagement_anchored,
+            leads.c.engagement_static,
+            people.c.attributes,
+        )
+        .join(people, people.c.id == leads.c.person_id)
+        .where(leads.c.account_id == account_id, leads.c.audience == model.audience)
+    )
+    found = []
+    for row in rows:
+        if row.model_digest != model.digest:
+            continue
+        if row.engagement_anchored is None:
+            state_data = conn.scalar(sa.select(leads.c.state).where(leads.c.id == row.id))
+            state = EngagementState.from_dict(model, state_data or {})
+            engagement = engagement_value(model, state, max(now, state.as_of or now))
+        else:
+            engagement = engagement_at(model, row.engagement_anchored, row.engagement_static, now)
+        email = (row.attributes or {}).get("email")
+        found.append(
+            Contact(
+                row.id,
+                row.person_id,
+                email if isinstance(email, str) else None,
+                row.fit,
+                engagement,
+                row.stage,
+            )
+        )
+    return tuple(sorted(found, key=lambda c: (-c.engagement, c.lead_id)))
 
 
 def get_account(

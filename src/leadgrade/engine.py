@@ -20,10 +20,17 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from leadgrade.core import EngagementState, Event, Model, decay, score_reaches
-from leadgrade.core.accounts import account_card, account_domain
+from leadgrade.core import EngagementState, Event, Model, score_reaches
+from leadgrade.core.accounts import ContactSums, account_card, account_domain
 from leadgrade.core.attributes import enrich
-from leadgrade.core.scoring import assemble, engagement_at, engagement_value, fit_contributions
+from leadgrade.core.scoring import (
+    anchor_factor,
+    anchored,
+    assemble,
+    engagement_at,
+    engagement_value,
+    fit_contributions,
+)
 from leadgrade.store import Store
 from leadgrade.store.bulk import Bulk
 from leadgrade.store.schema import (
@@ -294,7 +301,7 @@ class Engine:
 
     def _resolve_people(
         self, conn: sa.Connection, batch: Sequence[EventIn], now: float, result: IngestResult
-    ) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    ) -> tuple[dict[str, str], dict[str, dict[str, Any]], set[str]]:
         """Event id → person id, and the attributes of
         the people whose attributes were read or written. People and identities are
         created as events name them, and two people are merged when one event names both
@@ -421,7 +428,7 @@ class Engine:
                 current[person] = after
                 changes.append({"id": person, "attributes": after, "updated_at": moment})
         Bulk(conn).update(people, "id", changes)
-        return current, {change["id"] for change in changes}
+        return current, {str(change["id"]) for change in changes}
 
     def _merge(self, conn: sa.Connection, keep: str, merge: str, result: IngestResult) -> None:
         """Fold person ``merge`` into ``keep``: identities, attributes, events; their leads
@@ -509,16 +516,16 @@ class Engine:
             )
             result.leads_scored += 1
         for (person, audience), lead in stored.items():
-            model = self.models.get(audience)
-            if person not in refit or (person, audience) in touched or model is None:
+            other = self.models.get(audience)
+            if person not in refit or (person, audience) in touched or other is None:
                 continue
-            if lead.model_digest == model.digest:
-                state = EngagementState.from_dict(model, lead.state)
+            if lead.model_digest == other.digest:
+                state = EngagementState.from_dict(other, lead.state)
             else:
-                state = self._history_state(conn, person, audience, model)
+                state = self._history_state(conn, person, audience, other)
             plans.append(
                 self._plan(
-                    person, audience, model, state, attributes.get(person, {}), lead, now, result
+                    person, audience, other, state, attributes.get(person, {}), lead, now, result
                 )
             )
         self._write(conn, plans, result)
@@ -694,6 +701,10 @@ class Engine:
                 leads.c.model_digest,
                 leads.c.state,
                 leads.c.account_id,
+                leads.c.mql_expires_at,
+                leads.c.fit,
+                leads.c.engagement_anchored,
+                leads.c.engagement_static,
             ).where(leads.c.person_id.in_(ids[start : start + 500]))
             if self.store.dialect == "postgresql":
                 query = query.order_by(leads.c.id).with_for_update()
@@ -717,13 +728,11 @@ class Engine:
             model, fit_contributions(model, enrich(attributes)), state.totals(model, at), at
         )
         decaying, static = state.split(model)
-        if state.as_of is not None and at > state.as_of:
-            decaying *= decay.factor(model.decay_rate, at - state.as_of)
         values = {
             "fit": card.fit,
             "engagement": card.engagement,
             "engagement_as_of": _time(at),
-            "engagement_decaying": decaying,
+            "engagement_anchored": anchored(model, decaying, state.as_of or at),
             "engagement_static": static,
             "score": card.score,
             "grade": card.grade,
@@ -746,7 +755,9 @@ class Engine:
             )
         else:
             lead_id, stage = lead.id, lead.stage
-        if card.mql and stage in ("lead", "recycled"):
+        if card.mql and (
+            stage == "lead" or (stage == "recycled" and not _was_mql(model, lead, at))
+        ):
             history.append(
                 {
                     "lead_id": lead_id,
@@ -784,6 +795,7 @@ class Engine:
             audience,
             attributes,
             None if lead is None else lead.account_id,
+            lead,
         )
 
     def identify(self, person: PersonRef, traits: Mapping[str, object], now: float) -> str:
@@ -946,9 +958,7 @@ class Engine:
         rolled = self._file_under_accounts(conn, plans, result)
         bulk = Bulk(conn)
         bulk.insert(leads, [plan.values for plan in plans if plan.new])
-        bulk.update(
-            leads, "id", [plan.values | {"id": plan.lead_id} for plan in plans if not plan.new]
-        )
+        bulk.update(leads, "id", [plan.changes() for plan in plans if not plan.new])
         bulk.insert(stage_changes, [row for plan in plans for row in plan.history])
         if rolled:
             self._roll_up(conn, rolled, result)
@@ -1021,7 +1031,6 @@ class Engine:
         numbers a contact, no state to decode); an account meeting its model's
         ``accounts.mqa`` becomes an MQA (a domain event)."""
         ids = sorted(account_ids)
-        contacts: dict[str, list[tuple[float, float]]] = {id_: [] for id_ in ids}
         stored: dict[str, Any] = {}
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -1035,10 +1044,7 @@ class Engine:
                     )
                 }
             )
-            for account_id, contact in contact_engagements(
-                conn, self.models, result.now, leads.c.account_id.in_(chunk)
-            ):
-                contacts[account_id].append(contact)
+        sums = account_sums(conn, self.models, result.now, account_ids=ids)
         moment = _time(result.now)
         updates = []
         for id_ in ids:
@@ -1046,7 +1052,7 @@ class Engine:
             model = None if account is None else self.models.get(account.audience)
             if account is None or model is None or model.accounts is None:
                 continue
-            card = account_card(model, contacts[id_])
+            card = account_card(model, sums.get(id_, ContactSums()))
             since = account.mqa_since
             if card.mqa and since is None:
                 since = moment
@@ -1082,39 +1088,94 @@ class _Plan:
     audience: str = ""
     attributes: Mapping[str, Any] = field(default_factory=dict)
     account_before: str | None = None
+    before: Any = None  # the stored lead row, when there is one
+
+    def changes(self) -> dict[str, Any]:
+        """The values to write over the stored lead: the numbers always; the stage, the
+        expiry, the account and the model digest only when they change (each is in an
+        index, and an UPDATE naming a column rewrites its index entries)."""
+        values = dict(self.values)
+        before = self.before
+        if before is not None:
+            for column in ("stage", "account_id", "model_digest"):
+                if values.get(column) == getattr(before, column):
+                    del values[column]
+            old, new = before.mql_expires_at, values.get("mql_expires_at")
+            if (old is None and new is None) or (
+                old is not None and new is not None and _seconds(old) == _seconds(new)
+            ):
+                del values["mql_expires_at"]
+        return values | {"id": self.lead_id}
 
 
-def contact_engagements(
-    conn: sa.Connection, models: Mapping[str, Model], now: float, where: Any
-) -> Iterable[tuple[str, tuple[float, float]]]:
-    """(account id, (fit, engagement now)) of the leads ``where`` selects: engagement from
-    the lead's closed-form parts, or its state on rows stored before they were kept."""
-    rows = conn.execute(
-        sa.select(
-            leads.c.id,
-            leads.c.account_id,
-            leads.c.audience,
-            leads.c.fit,
-            leads.c.model_digest,
-            leads.c.engagement_as_of,
-            leads.c.engagement_decaying,
-            leads.c.engagement_static,
-        ).where(where)
-    )
-    for row in rows:
-        model = models.get(row.audience)
-        if model is None or row.model_digest != model.digest:
+def _was_mql(model: Model, lead: Any, at: float) -> bool:
+    """Whether a stored lead's numbers, valued at ``at`` before the new events, meet the
+    MQL condition: a recycled lead is an MQL again only when its score crosses the
+    threshold anew (sales recycled it above the threshold: it must fall below first)."""
+    if lead is None or lead.engagement_anchored is None or lead.model_digest != model.digest:
+        return False
+    engagement = engagement_at(model, lead.engagement_anchored, lead.engagement_static, at)
+    score = lead.fit + engagement
+    return model.is_mql(score, lead.fit, engagement, model.grade(lead.fit, engagement))
+
+
+def account_sums(
+    conn: sa.Connection,
+    models: Mapping[str, Model],
+    now: float,
+    *,
+    account_ids: Sequence[str] | None = None,
+    audience: str | None = None,
+) -> dict[str, ContactSums]:
+    """Each account's contacts summed up, valued ``now``: one aggregate query per audience
+    over the leads' closed-form engagement (``engagement_anchored``, ``engagement_static``),
+    plus, for the rare lead stored without it, its state. Leads scored by another model
+    version than the audience's current one (a rescore in progress) are left out."""
+    least = sa.func.least if conn.dialect.name == "postgresql" else sa.func.min
+    found: dict[str, ContactSums] = {}
+    for name, model in models.items():
+        if model.accounts is None or (audience is not None and name != audience):
             continue
-        if row.engagement_decaying is None or row.engagement_as_of is None:
-            state_data = conn.scalar(sa.select(leads.c.state).where(leads.c.id == row.id))
-            state = EngagementState.from_dict(model, state_data or {})
-            value = engagement_value(model, state, max(now, state.as_of or now))
-        else:
-            as_of = _seconds(row.engagement_as_of)
-            value = engagement_at(
-                model, row.engagement_decaying, row.engagement_static, as_of, max(now, as_of)
+        base = [
+            leads.c.audience == name,
+            leads.c.model_digest == model.digest,
+            leads.c.account_id.is_not(None),
+        ]
+        chunks: list[Sequence[str] | None] = (
+            [None]
+            if account_ids is None
+            else [account_ids[i : i + 500] for i in range(0, len(account_ids), 500)]
+        )
+        value = least(
+            leads.c.engagement_static
+            + leads.c.engagement_anchored * sa.bindparam("k", anchor_factor(model, now)),
+            sa.bindparam("top", model.engagement_max),
+        )
+        for chunk in chunks:
+            where = [*base] if chunk is None else [*base, leads.c.account_id.in_(chunk)]
+            query = (
+                sa.select(
+                    leads.c.account_id,
+                    sa.func.max(leads.c.fit),
+                    sa.func.sum(value),
+                    sa.func.count(),
+                    sa.func.sum(sa.case((value > 0, 1), else_=0)),
+                )
+                .where(*where, leads.c.engagement_anchored.is_not(None))
+                .group_by(leads.c.account_id)
             )
-        yield row.account_id, (row.fit, value)
+            for account_id, fit, engagement, contacts, engaged in conn.execute(query):
+                found[account_id] = ContactSums(fit, engagement or 0.0, contacts, engaged or 0)
+            stale = conn.execute(
+                sa.select(leads.c.account_id, leads.c.fit, leads.c.state).where(
+                    *where, leads.c.engagement_anchored.is_(None)
+                )
+            )
+            for account_id, fit, state_data in stale:
+                state = EngagementState.from_dict(model, state_data)
+                value_now = engagement_value(model, state, max(now, state.as_of or now))
+                found[account_id] = found.get(account_id, ContactSums()).plus(fit, value_now)
+    return found
 
 
 def _shadow_row(

@@ -42,6 +42,36 @@ def account_domain(rule: AccountRule, attributes: Mapping[str, object]) -> str |
 
 
 @dataclass(frozen=True)
+class ContactSums:
+    """An account's contacts, summed: the best fit, the engagement summed (each contact's
+    capped at ``engagement.max``), how many, and how many with engagement above zero."""
+
+    fit: float | None = None
+    engagement: float = 0.0
+    contacts: int = 0
+    engaged: int = 0
+
+    def plus(self, fit: float, engagement: float) -> ContactSums:
+        return ContactSums(
+            fit if self.fit is None else max(self.fit, fit),
+            self.engagement + engagement,
+            self.contacts + 1,
+            self.engaged + (engagement > 0),
+        )
+
+    @classmethod
+    def of(cls, contacts: Iterable[tuple[float, float]]) -> ContactSums:
+        """From each contact's (fit, engagement)."""
+        pairs = list(contacts)
+        return cls(
+            max((f for f, _ in pairs), default=None),
+            math.fsum(e for _, e in pairs),
+            len(pairs),
+            sum(1 for _, e in pairs if e > 0),
+        )
+
+
+@dataclass(frozen=True)
 class AccountCard:
     fit: float  # the best contact's fit
     engagement: float  # the contacts' engagement summed, up to the rule's engagement_max
@@ -52,19 +82,17 @@ class AccountCard:
     mqa: bool
 
 
-def account_card(model: Model, contacts: Iterable[tuple[float, float]]) -> AccountCard:
-    """An account's numbers from its contacts' (fit, engagement), valued at one time."""
+def account_card(model: Model, sums: ContactSums) -> AccountCard:
+    """An account's numbers from its contacts' sums, valued at one time."""
     rule = model.accounts
     assert rule is not None, "the model has no accounts section"
-    pairs = list(contacts)
-    fit = max((f for f, _ in pairs), default=0.0)
-    engagement = min(math.fsum(e for _, e in pairs), rule.engagement_max)
-    engaged = sum(1 for _, e in pairs if e > 0)
+    fit = 0.0 if sums.fit is None else sums.fit
+    engagement = min(sums.engagement, rule.engagement_max)
     grade = model.fit_letter(fit) + rule.engagement_digit(engagement)
     score = fit + engagement
     mqa = (
         rule.mqa is not None
-        and engaged >= rule.contacts_at_least
+        and sums.engaged >= rule.contacts_at_least
         and rule.mqa.holds(score, fit, engagement, grade)
     )
-    return AccountCard(fit, engagement, score, grade, len(pairs), engaged, mqa)
+    return AccountCard(fit, engagement, score, grade, sums.contacts, sums.engaged, mqa)

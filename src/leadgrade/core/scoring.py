@@ -212,11 +212,32 @@ def assemble(
     )
 
 
-def engagement_at(model: Model, decaying: float, static: float, as_of: float, at: float) -> float:
-    """A lead's engagement at ``at`` from its closed-form parts at ``as_of`` (see
-    :meth:`EngagementState.split`): ``min(S + D·exp(−λ·(at − as_of)), engagement.max)``.
-    Equal to :func:`engagement_value` on the state, to floating-point rounding."""
-    return min(static + decaying * decay.factor(model.decay_rate, at - as_of), model.engagement_max)
+#: The fixed instant (2020-01-01T00:00:00Z) at which stored leads value the decaying part
+#: of their engagement, so that a sum over many leads is one multiplication away from any
+#: time: Σ min(Sᵢ + Aᵢ·exp(−λ·(t − ANCHOR)), max).
+ANCHOR = 1_577_836_800.0
+_LARGEST_EXPONENT = 600.0  # exp(600) ≈ 4e260: room to spare below the double's 1.8e308
+
+
+def anchored(model: Model, decaying: float, as_of: float) -> float | None:
+    """The decaying part ``decaying``, valued at ``as_of``, valued at :data:`ANCHOR`
+    instead; None when that would overflow (decay faster than about a week, years away)."""
+    exponent = model.decay_rate * (as_of - ANCHOR)
+    if abs(exponent) > _LARGEST_EXPONENT:
+        return None
+    return decaying * math.exp(exponent)
+
+
+def anchor_factor(model: Model, at: float) -> float:
+    """What a point valued at :data:`ANCHOR` is worth at ``at``."""
+    return decay.factor(model.decay_rate, at - ANCHOR)
+
+
+def engagement_at(model: Model, anchored_part: float, static: float, at: float) -> float:
+    """A lead's engagement at ``at`` from its closed form (see :func:`anchored`):
+    ``min(S + A·exp(−λ·(at − ANCHOR)), engagement.max)``. Equal to
+    :func:`engagement_value` on the state, to floating-point rounding."""
+    return min(static + anchored_part * anchor_factor(model, at), model.engagement_max)
 
 
 def engagement_value(model: Model, state: EngagementState, at: float) -> float:

@@ -26,6 +26,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: object) -> None:
     cursor.execute("PRAGMA journal_mode = WAL")  # readers do not block the writer
     cursor.execute("PRAGMA synchronous = NORMAL")  # durable with WAL, without a sync a commit
     cursor.execute("PRAGMA busy_timeout = 5000")
+    cursor.execute("PRAGMA cache_size = -65536")  # 64 MiB of pages, not 2 MiB
     cursor.close()
 
 

@@ -125,7 +125,15 @@ class Bulk:
         return out
 
     def update(self, table: sa.Table, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Set the other columns of each row on the stored row with the same ``key``."""
+        """Set the other columns of each row on the stored row with the same ``key``.
+        Rows may name different columns: each set of columns is one statement."""
+        groups: dict[tuple[str, ...], list[Mapping[str, Any]]] = {}
+        for row in rows:
+            groups.setdefault(tuple(row), []).append(row)
+        for group in groups.values():
+            self._update(table, key, group)
+
+    def _update(self, table: sa.Table, key: str, rows: Sequence[Mapping[str, Any]]) -> None:
         if not rows:
             return
         columns = list(rows[0])

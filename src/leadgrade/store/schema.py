@@ -62,10 +62,12 @@ leads = sa.Table(
     # multiplication (DESIGN §6), so nothing rewrites leads as time passes.
     sa.Column("engagement", sa.Double, nullable=False),
     sa.Column("engagement_as_of", Time, nullable=True),
-    # The same engagement as E(t) = min(S + D·exp(−λ·(t − as_of)), engagement.max): D and S
-    # at ``engagement_as_of``, so account roll-ups read two numbers, not the whole state.
-    # NULL on rows scored before revision 0006 (readers fall back to the state).
-    sa.Column("engagement_decaying", sa.Double, nullable=True),
+    # The same engagement in closed form: E(t) = min(S + A·exp(−λ·(t − ANCHOR)), max), A the
+    # decaying part valued at the fixed instant ANCHOR (leadgrade.core.scoring). An account's
+    # engagement is then one SUM over its contacts. NULL where A would overflow (a decay
+    # faster than about a week) and on rows scored before revision 0006: readers fall back
+    # to the state.
+    sa.Column("engagement_anchored", sa.Double, nullable=True),
     sa.Column("engagement_static", sa.Double, nullable=True),
     sa.Column("score", sa.Double, nullable=False),
     sa.Column("grade", sa.String(2), nullable=False),
@@ -81,7 +83,7 @@ leads = sa.Table(
     sa.Column("updated_at", Time, nullable=False),
     sa.UniqueConstraint("person_id", "audience"),
     sa.Index(None, "audience", "stage"),
-    sa.Index(None, "audience", "score"),
+    sa.Index(None, "account_id", "audience"),
 )
 
 # An employer's company: its contacts' leads roll up to it (DESIGN §2). The numbers are

@@ -1,4 +1,4 @@
-"""Each lead's engagement as its two closed-form parts, for roll-ups without its state
+"""Each lead's engagement as two closed-form numbers, so roll-ups are one SQL aggregate
 
 Revision ID: 0006
 Revises: 0005
@@ -17,11 +17,13 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("leads") as batch:
-        batch.add_column(sa.Column("engagement_decaying", sa.Double, nullable=True))
+        batch.add_column(sa.Column("engagement_anchored", sa.Double, nullable=True))
         batch.add_column(sa.Column("engagement_static", sa.Double, nullable=True))
+        batch.create_index("ix_leads_account_id_audience", ["account_id", "audience"])
 
 
 def downgrade() -> None:
     with op.batch_alter_table("leads") as batch:
+        batch.drop_index("ix_leads_account_id_audience")
         batch.drop_column("engagement_static")
-        batch.drop_column("engagement_decaying")
+        batch.drop_column("engagement_anchored")
