@@ -384,15 +384,22 @@ class Engine:
         self, conn: sa.Connection, batch: Sequence[EventIn]
     ) -> dict[tuple[str, str], str]:
         names = {name for event in batch for name in event.person.identities()}
-        values = sorted({value for kind, value in names if kind != "person"})
+        by_kind: dict[str, list[str]] = {}
+        for kind, value in names:
+            if kind != "person":
+                by_kind.setdefault(kind, []).append(value)
         known: dict[tuple[str, str], str] = {}
-        for start in range(0, len(values), 500):
-            rows = conn.execute(
-                sa.select(identities.c.kind, identities.c.value, identities.c.person_id).where(
-                    identities.c.value.in_(values[start : start + 500])
+        for kind, values in sorted(by_kind.items()):
+            values.sort()
+            for start in range(0, len(values), 500):
+                # kind = … AND value IN (…): lookups in the (kind, value) primary key.
+                rows = conn.execute(
+                    sa.select(identities.c.value, identities.c.person_id).where(
+                        identities.c.kind == kind,
+                        identities.c.value.in_(values[start : start + 500]),
+                    )
                 )
-            )
-            known.update({(kind, value): person for kind, value, person in rows})
+                known.update({(kind, value): person for value, person in rows})
         ids = sorted(value for kind, value in names if kind == "person")
         for start in range(0, len(ids), 500):
             found = conn.scalars(

@@ -18,10 +18,10 @@ import bisect
 import heapq
 import itertools
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 from leadgrade.core import decay
 from leadgrade.core.model import EngagementRule, Model
@@ -157,7 +157,7 @@ def engagement_totals(model: Model, matches: Iterable[Match], at: float) -> dict
     return totals
 
 
-def _newest_ids(counted: list[tuple[float, str]]) -> tuple[str, ...]:
+def _newest_ids(counted: Sequence[Any]) -> tuple[str, ...]:  # (when, id) pairs
     if len(counted) <= EVENT_IDS_SHOWN:
         return tuple(event_id for _, event_id in sorted(counted, reverse=True))
     return tuple(event_id for _, event_id in heapq.nlargest(EVENT_IDS_SHOWN, counted))
@@ -281,12 +281,17 @@ def score_matches(
 # ----------------------------------------------------------------- incremental state
 
 
+#: An event counted in a state: ``[when, event_id]``. A list, not a tuple, so that the
+#: state's JSON is the state itself: storing and loading convert nothing.
+Item = list[Any]
+
+
 @dataclass(slots=True)
 class _RuleState:
     value: float = 0.0  # valued at the state's as_of (the plain sum for rules that don't decay)
     events: int = 0
-    recent: list[tuple[float, str]] = field(default_factory=list)  # uncapped: newest, ascending
-    windows: dict[int, list[tuple[float, str]]] = field(default_factory=dict)  # capped: counted
+    recent: list[Item] = field(default_factory=list)  # uncapped: the newest, ascending
+    windows: dict[int, list[Item]] = field(default_factory=dict)  # capped: counted, ascending
 
 
 class EngagementState:
@@ -301,17 +306,15 @@ class EngagementState:
         self.rules: dict[int, _RuleState] = {}
 
     def to_dict(self, model: Model) -> dict[str, object]:
-        """Plain data (JSON-ready) for storing the state with the lead; rules by id."""
+        """Plain data (JSON-ready) for storing the state with the lead; rules by id. It
+        shares the state's lists: encode it before the state changes again."""
         rules: dict[str, object] = {}
         for index, state in self.rules.items():
             rules[model.engagement_rules[index].id] = {
                 "value": state.value,
                 "events": state.events,
-                "recent": [[when, event_id] for when, event_id in state.recent],
-                "windows": {
-                    str(window): [[when, event_id] for when, event_id in items]
-                    for window, items in state.windows.items()
-                },
+                "recent": state.recent,
+                "windows": {str(window): items for window, items in state.windows.items()},
             }
         return {"as_of": self.as_of, "rules": rules}
 
@@ -331,11 +334,8 @@ class EngagementState:
             state.rules[index[rule_id]] = _RuleState(
                 value=float(stored["value"]),
                 events=int(stored["events"]),
-                recent=[(float(t), str(i)) for t, i in stored["recent"]],
-                windows={
-                    int(w): [(float(t), str(i)) for t, i in items]
-                    for w, items in stored["windows"].items()
-                },
+                recent=stored["recent"],
+                windows={int(w): items for w, items in stored["windows"].items()},
             )
         return state
 
@@ -364,7 +364,7 @@ class EngagementState:
         if state is None:
             state = self.rules[rule.index] = _RuleState()
         rate, as_of = _rate(model, rule), self.as_of
-        item = (when, event_id)
+        item = [when, event_id]
         if rule.limit is None:
             state.value += rule.points * decay.factor(rate, as_of - when)
             state.events += 1
@@ -377,7 +377,7 @@ class EngagementState:
         if position >= rule.limit or (position < len(window) and window[position] == item):
             return  # the window's cap is taken by earlier events, or a replay
 
-        def worth(events: list[tuple[float, str]]) -> float:
+        def worth(events: list[Item]) -> float:
             return math.fsum(
                 rule.allocation(k) * decay.factor(rate, as_of - events[k][0])
                 for k in range(position, len(events))
