@@ -32,7 +32,7 @@ from leadgrade.core.scoring import (
     fit_contributions,
 )
 from leadgrade.store import Store
-from leadgrade.store.bulk import Bulk
+from leadgrade.store.bulk import Bulk, among, chunked
 from leadgrade.store.schema import (
     accounts,
     events,
@@ -288,9 +288,10 @@ class Engine:
         unique = list({event.id: event for event in reversed(batch)}.values())[::-1]
         known: set[str] = set()
         ids = [event.id for event in unique]
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
-            known.update(conn.scalars(sa.select(events.c.id).where(events.c.id.in_(chunk))))
+        for chunk in chunked(conn, ids):
+            known.update(
+                conn.scalars(sa.select(events.c.id).where(among(conn, events.c.id, chunk)))
+            )
         return [event for event in unique if event.id not in known]
 
     def _insert_events(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> set[str]:
@@ -391,31 +392,26 @@ class Engine:
         known: dict[tuple[str, str], str] = {}
         for kind, values in sorted(by_kind.items()):
             values.sort()
-            for start in range(0, len(values), 500):
+            for chunk in chunked(conn, values):
                 # kind = … AND value IN (…): lookups in the (kind, value) primary key.
                 rows = conn.execute(
                     sa.select(identities.c.value, identities.c.person_id).where(
-                        identities.c.kind == kind,
-                        identities.c.value.in_(values[start : start + 500]),
+                        identities.c.kind == kind, among(conn, identities.c.value, chunk)
                     )
                 )
                 known.update({(kind, value): person for value, person in rows})
         ids = sorted(value for kind, value in names if kind == "person")
-        for start in range(0, len(ids), 500):
-            found = conn.scalars(
-                sa.select(people.c.id).where(people.c.id.in_(ids[start : start + 500]))
-            )
+        for chunk in chunked(conn, ids):
+            found = conn.scalars(sa.select(people.c.id).where(among(conn, people.c.id, chunk)))
             known.update({("person", person): person for person in found})
         return {name: person for name, person in known.items() if name in names}
 
     def _attributes(self, conn: sa.Connection, persons: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = sorted(set(persons))
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(ids), 500):
+        for chunk in chunked(conn, ids):
             rows = conn.execute(
-                sa.select(people.c.id, people.c.attributes).where(
-                    people.c.id.in_(ids[start : start + 500])
-                )
+                sa.select(people.c.id, people.c.attributes).where(among(conn, people.c.id, chunk))
             )
             found.update({person: attributes or {} for person, attributes in rows})
         return found
@@ -571,10 +567,10 @@ class Engine:
                 continue
             ids = [f"{version_id}:{plan.lead_id}" for plan, _ in mine]
             stored: dict[str, Any] = {}
-            for start in range(0, len(ids), 500):
+            for chunk in chunked(conn, ids):
                 rows = conn.execute(
                     sa.select(shadow_scores.c.id, shadow_scores.c.state).where(
-                        shadow_scores.c.id.in_(ids[start : start + 500])
+                        among(conn, shadow_scores.c.id, chunk)
                     )
                 )
                 stored.update({row.id: row.state for row in rows})
@@ -676,7 +672,7 @@ class Engine:
     ) -> dict[str, EngagementState]:
         """These people's engagement in ``audience``, rebuilt from the whole event log."""
         states = {person: EngagementState() for person in persons}
-        for start in range(0, len(persons), 500):
+        for chunk in chunked(conn, persons):
             rows = conn.execute(
                 sa.select(
                     events.c.id,
@@ -685,7 +681,7 @@ class Engine:
                     events.c.properties,
                     events.c.audiences,
                     events.c.person_id,
-                ).where(events.c.person_id.in_(persons[start : start + 500]))
+                ).where(among(conn, events.c.person_id, chunk))
             )
             for row in rows:
                 if audience in row.audiences:
@@ -699,7 +695,7 @@ class Engine:
         that concurrent writers to one lead lose nothing."""
         ids = sorted(set(persons))
         found: dict[tuple[str, str], Any] = {}
-        for start in range(0, len(ids), 500):
+        for chunk in chunked(conn, ids):
             query = sa.select(
                 leads.c.id,
                 leads.c.person_id,
@@ -712,7 +708,7 @@ class Engine:
                 leads.c.fit,
                 leads.c.engagement_anchored,
                 leads.c.engagement_static,
-            ).where(leads.c.person_id.in_(ids[start : start + 500]))
+            ).where(among(conn, leads.c.person_id, chunk))
             if self.store.dialect == "postgresql":
                 query = query.order_by(leads.c.id).with_for_update()
             found.update({(row.person_id, row.audience): row for row in conn.execute(query)})
@@ -996,10 +992,10 @@ class Engine:
             return changed
         found: dict[tuple[str, str], str] = {}
         domains = sorted({domain for _, domain in wanted})
-        for start in range(0, len(domains), 500):
+        for chunk in chunked(conn, domains):
             rows = conn.execute(
                 sa.select(accounts.c.id, accounts.c.audience, accounts.c.domain).where(
-                    accounts.c.domain.in_(domains[start : start + 500])
+                    among(conn, accounts.c.domain, chunk)
                 )
             )
             found.update({(audience, domain): id_ for id_, audience, domain in rows})
@@ -1039,14 +1035,13 @@ class Engine:
         ``accounts.mqa`` becomes an MQA (a domain event)."""
         ids = sorted(account_ids)
         stored: dict[str, Any] = {}
-        for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+        for chunk in chunked(conn, ids):
             stored.update(
                 {
                     row.id: row
                     for row in conn.execute(
                         sa.select(accounts.c.id, accounts.c.audience, accounts.c.mqa_since).where(
-                            accounts.c.id.in_(chunk)
+                            among(conn, accounts.c.id, chunk)
                         )
                     )
                 }
@@ -1149,9 +1144,7 @@ def account_sums(
             leads.c.account_id.is_not(None),
         ]
         chunks: list[Sequence[str] | None] = (
-            [None]
-            if account_ids is None
-            else [account_ids[i : i + 500] for i in range(0, len(account_ids), 500)]
+            [None] if account_ids is None else list(chunked(conn, account_ids))
         )
         value = least(
             leads.c.engagement_static
@@ -1159,7 +1152,7 @@ def account_sums(
             sa.bindparam("top", model.engagement_max),
         )
         for chunk in chunks:
-            where = [*base] if chunk is None else [*base, leads.c.account_id.in_(chunk)]
+            where = [*base] if chunk is None else [*base, among(conn, leads.c.account_id, chunk)]
             query = (
                 sa.select(
                     leads.c.account_id,

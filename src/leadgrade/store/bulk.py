@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 # Rows per statement: SQLite allows 32,766 parameters, PostgreSQL 65,535.
 MAX_PARAMETERS = 30_000
@@ -84,12 +85,20 @@ class Bulk:
         size = max(1, MAX_PARAMETERS // max(width, 1))
         return [rows[start : start + size] for start in range(0, len(rows), size)]
 
-    def _cast(self, column: sa.Column[Any]) -> str:
-        """A placeholder, typed on PostgreSQL (a ``VALUES`` list has no column to infer
-        its type from)."""
-        if self.dialect != "postgresql":
-            return self._mark
-        return f"CAST({self._mark} AS {column.type.compile(self.conn.dialect)})"
+    def _arrays(
+        self, table: sa.Table, columns: Sequence[str], rows: Sequence[Mapping[str, Any]]
+    ) -> tuple[str, tuple[list[Any], ...]]:
+        """PostgreSQL: ``unnest(%s::T[], …)`` over one typed array a column, and the arrays."""
+        types = [table.c[name].type.compile(self.conn.dialect) for name in columns]
+        arrays = []
+        for name in columns:
+            convert = _converter(table.c[name], self.dialect)
+            if isinstance(table.c[name].type, sa.Double):
+                arrays.append([None if (v := row.get(name)) is None else float(v) for row in rows])
+            else:
+                arrays.append([convert(row.get(name)) for row in rows])
+        marks = ", ".join(f"{self._mark}::{kind}[]" for kind in types)
+        return f"unnest({marks})", tuple(arrays)
 
     def insert(
         self,
@@ -113,6 +122,17 @@ class Bulk:
         if returning is not None:
             tail += f" RETURNING {self._quote(returning)}"
         out: list[Any] = []
+        if self.dialect == "postgresql":
+            # One array a column: INSERT … SELECT * FROM unnest(…) parses a handful of
+            # parameters where a VALUES list parses thousands (3x faster at 1,000 rows).
+            arrays, params = self._arrays(table, columns, rows)
+            result = self.conn.exec_driver_sql(
+                f"INSERT INTO {self._quote(table.name)} ({names}) SELECT * FROM {arrays}{tail}",
+                params,
+            )
+            if returning is not None:
+                out.extend(value for (value,) in result)
+            return out
         for chunk in self._chunks(rows, len(columns)):
             text = (
                 f"INSERT INTO {self._quote(table.name)} ({names}) VALUES "
@@ -139,20 +159,18 @@ class Bulk:
         columns = list(rows[0])
         others = [name for name in columns if name != key]
         if self.dialect == "postgresql":
-            # One statement: UPDATE … FROM (VALUES …) joins the new values by key.
-            row_marks = "(" + ", ".join(self._cast(table.c[name]) for name in columns) + ")"
+            # One statement: UPDATE … FROM unnest(…) joins the new values by key.
             assignments = ", ".join(
                 f"{self._quote(name)} = v.{self._quote(name)}" for name in others
             )
             target = self._quote(table.name)
             aliases = ", ".join(self._quote(name) for name in columns)
-            for chunk in self._chunks(rows, len(columns)):
-                text = (
-                    f"UPDATE {target} SET {assignments} FROM (VALUES "
-                    + ", ".join([row_marks] * len(chunk))
-                    + f") AS v({aliases}) WHERE {target}.{self._quote(key)} = v.{self._quote(key)}"
-                )
-                self.conn.exec_driver_sql(text, tuple(self._row_values(table, columns, chunk)))
+            arrays, params = self._arrays(table, columns, rows)
+            self.conn.exec_driver_sql(
+                f"UPDATE {target} SET {assignments} FROM {arrays} AS v({aliases}) "
+                f"WHERE {target}.{self._quote(key)} = v.{self._quote(key)}",
+                params,
+            )
             return
         # SQLite: a prepared statement run per row is as fast as it gets there.
         order = [*others, key]
@@ -162,8 +180,33 @@ class Bulk:
             + f" WHERE {self._quote(key)} = {self._mark}"
         )
         converters = [_converter(table.c[name], self.dialect) for name in order]
-        params = [
+        per_row = [
             tuple(convert(row[name]) for name, convert in zip(order, converters, strict=True))
             for row in rows
         ]
-        self.conn.exec_driver_sql(text, params)
+        self.conn.exec_driver_sql(text, per_row)
+
+
+T = TypeVar("T")
+
+#: Values per ``IN (…)`` list on SQLite (a parameter each; PostgreSQL takes one array).
+IN_CHUNK = 500
+
+
+def chunked(conn: sa.Connection, values: Sequence[T]) -> list[Sequence[T]]:
+    """``values`` in pieces for :func:`among`: one piece on PostgreSQL, where the values
+    travel as one array parameter; pieces of :data:`IN_CHUNK` on SQLite."""
+    if not values:
+        return []
+    if conn.dialect.name == "postgresql":
+        return [values]
+    return [values[start : start + IN_CHUNK] for start in range(0, len(values), IN_CHUNK)]
+
+
+def among(conn: sa.Connection, column: sa.ColumnElement[Any], values: Sequence[Any]) -> Any:
+    """``column IN values``: on PostgreSQL ``column = ANY(:array)``, one parameter whatever
+    the count (SQLAlchemy's IN renders and adapts a parameter per value, which cost more
+    than the query itself at a thousand values); elsewhere a plain ``IN``."""
+    if conn.dialect.name == "postgresql":
+        return column == sa.any_(sa.literal(list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
