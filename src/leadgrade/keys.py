@@ -7,6 +7,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -71,3 +75,46 @@ def revoke(conn: sa.Connection, key_id: str, now: float) -> bool:
         .values(revoked_at=datetime.fromtimestamp(now, UTC))
     )
     return bool(result.rowcount)
+
+
+class KeyCache:
+    """Keys verified in the last ``ttl`` seconds, by token, so that a server under load
+    does not query the store for the same key on every request. A revoked key is
+    refused by a running server at most ``ttl`` seconds later; unknown tokens are not
+    remembered. Thread-safe; holds at most ``size`` keys (least recently used go)."""
+
+    def __init__(
+        self, ttl: float = 10.0, size: int = 1024, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._clock = clock
+        self._keys: OrderedDict[str, tuple[float, ApiKey]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def remembered(self, token: str) -> ApiKey | None:
+        """The key ``token`` names if it was verified less than ``ttl`` seconds ago."""
+        with self._lock:
+            found = self._keys.get(token)
+            if found is not None and found[0] > self._clock():
+                self._keys.move_to_end(token)
+                return found[1]
+        return None
+
+    def verify(self, conn_factory: Callable[[], sa.Connection], token: str) -> ApiKey | None:
+        """The key ``token`` names (see :func:`verify`), from memory when fresh."""
+        now = self._clock()
+        with self._lock:
+            found = self._keys.get(token)
+            if found is not None and found[0] > now:
+                self._keys.move_to_end(token)
+                return found[1]
+        with conn_factory() as conn:
+            key = verify(conn, token)
+        if key is not None and self.ttl > 0:
+            with self._lock:
+                self._keys[token] = (now + self.ttl, key)
+                self._keys.move_to_end(token)
+                while len(self._keys) > self.size:
+                    self._keys.popitem(last=False)
+        return key

@@ -19,6 +19,7 @@ from leadgrade.api.ingester import Ingester
 from leadgrade.api.metrics import Metrics
 from leadgrade.api.routes import accounts, events, leads, models, people, tracking
 from leadgrade.engine import Engine
+from leadgrade.keys import KeyCache
 from leadgrade.settings import TrackingSection
 
 logger = logging.getLogger(__name__)
@@ -30,10 +31,13 @@ def create_app(
     tick_every: float | None = None,
     lists: Mapping[str, tuple[str, ...]] | None = None,
     tracking_settings: TrackingSection | None = None,
+    key_cache_seconds: float = 10.0,
 ) -> FastAPI:
     """The API over ``engine``; ``clock`` gives "now" (tests pass a fixed one). With
     ``tick_every`` seconds, a scheduler inside the server expires due MQLs (``Engine.tick``).
-    ``tracking_settings`` map the Segment tracking API's messages (default: the defaults)."""
+    ``tracking_settings`` map the Segment tracking API's messages (default: the defaults).
+    Verified API keys are remembered ``key_cache_seconds`` (a revoked key is refused at
+    most that much later; 0 checks the store on every request)."""
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -51,6 +55,7 @@ def create_app(
     )
     app.state.engine = engine
     app.state.ingester = Ingester(engine)
+    app.state.keys = KeyCache(ttl=key_cache_seconds)
     app.state.clock = clock
     app.state.lists = dict(lists or {})  # named lists, for model versions posted
     app.state.metrics = Metrics(engine)

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from leadgrade.api.deps import EngineDep, NowDep, ReadKey, require
+from leadgrade.api.deps import EngineDep, NowDep, ReadKey, authorize
 from leadgrade.api.ingester import Ingester
 from leadgrade.api.routes import people
 from leadgrade.api.schemas import IdentifyBody
@@ -194,7 +194,7 @@ async def segment_identify(request: Request, now: NowDep, engine: EngineDep) -> 
         return body
     data = _json(body)
     if isinstance(data, dict) and _leadgrades_own(request, data):
-        key = await asyncio.to_thread(require("ingest"), request, engine)
+        key = await asyncio.to_thread(authorize, request, engine, "ingest")
         try:
             named = IdentifyBody.model_validate(data)
         except ValidationError as exc:
