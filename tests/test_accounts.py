@@ -228,3 +228,33 @@ def test_the_api_lists_accounts_and_shows_one_with_its_people(engine: Engine) ->
                 break
         assert sorted(seen) == ["acme.com", "co0.com", "co1.com", "co2.com"]
         assert client.get("/v1/accounts", params={"sort": "x"}, headers=keys).status_code == 422
+
+
+def test_activating_a_version_rolls_the_accounts_up_once(engine: Engine, template_lists) -> None:
+    from pathlib import Path
+
+    from leadgrade.versions import activate, add_version
+    from leadgrade.workspace import TEMPLATE
+
+    engine.ingest(
+        [
+            event("a1", "demo.request", T0, "ana@acme.com"),
+            event("b1", "webinar.attend", T0, "bo@acme.com"),
+        ],
+        now=T0,
+    )
+    with engine.store.engine.connect() as conn:
+        assert conn.scalar(sa.select(accounts.c.mqa_since)) is None  # 50 < 100
+    text = (Path(str(TEMPLATE)) / "models" / "employer.yaml").read_text()
+    lower = text.replace(
+        "engagement_at_least: 100, contacts_at_least: 2",
+        "engagement_at_least: 45, contacts_at_least: 2",
+    )
+    with engine.store.transaction() as conn:
+        version, _ = add_version(conn, lower, "lower.yaml", template_lists, T0)
+    seen: list[object] = []
+    engine.subscribe(seen.append)
+    activate(engine, version.id, template_lists, T0 + 60)
+    assert [type(e) for e in seen] == [AccountBecameMQA]
+    with engine.store.engine.connect() as conn:
+        assert conn.scalar(sa.select(accounts.c.mqa_since)) is not None

@@ -11,6 +11,7 @@ changes come back as domain events for notifications and the audit log to subscr
 from __future__ import annotations
 
 import fnmatch
+import json
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -670,24 +671,34 @@ class Engine:
     def _history_states(
         self, conn: sa.Connection, persons: Sequence[str], audience: str, model: Model
     ) -> dict[str, EngagementState]:
-        """These people's engagement in ``audience``, rebuilt from the whole event log."""
+        """These people's engagement in ``audience``, rebuilt from the whole event log.
+        Rescoring after an activation reads every event of the audience this way, so the
+        JSON columns come as text and only the events some rule of the model reads are
+        decoded."""
         states = {person: EngagementState() for person in persons}
+        marker = json.dumps(audience)  # how the audience appears in the audiences JSON
+        sqlite = conn.dialect.name == "sqlite"
+        occurred = sa.cast(events.c.occurred_at, sa.Text) if sqlite else events.c.occurred_at
         for chunk in chunked(conn, persons):
             rows = conn.execute(
                 sa.select(
                     events.c.id,
                     events.c.type,
-                    events.c.occurred_at,
-                    events.c.properties,
-                    events.c.audiences,
+                    occurred,
+                    sa.cast(events.c.properties, sa.Text),
+                    sa.cast(events.c.audiences, sa.Text),
                     events.c.person_id,
                 ).where(among(conn, events.c.person_id, chunk))
             )
-            for row in rows:
-                if audience in row.audiences:
-                    states[row.person_id].add(
-                        model, Event(row.id, row.type, _seconds(row.occurred_at), row.properties)
-                    )
+            for event_id, kind, at, properties, audiences, person in rows:
+                if marker not in audiences or kind not in model.by_event:
+                    continue  # another audience's event, or one no rule of the model reads
+                when = (
+                    datetime.fromisoformat(at).replace(tzinfo=UTC).timestamp()
+                    if sqlite
+                    else _seconds(at)
+                )
+                states[person].add(model, Event(event_id, kind, when, json.loads(properties)))
         return states
 
     def _leads_of(self, conn: sa.Connection, persons: Iterable[str]) -> dict[tuple[str, str], Any]:
@@ -868,6 +879,7 @@ class Engine:
                 or 0
             )
         done, after = 0, ""
+        rolled: set[str] = set()
         while True:
             result = IngestResult(now=now)
             with self.store.transaction() as conn:
@@ -898,11 +910,16 @@ class Engine:
                     )
                     for person in ids
                 ]
-                self._write(conn, plans, result)
+                rolled |= self._write(conn, plans, result, roll_up=False)
             self._publish(result.domain_events)
             done += len(ids)
             if progress is not None:
                 progress(done, total)
+        if rolled:  # the accounts, once, when every contact has its new numbers
+            result = IngestResult(now=now)
+            with self.store.transaction() as conn:
+                self._roll_up(conn, rolled, result)
+            self._publish(result.domain_events)
         return done
 
     def tick(self, now: float) -> list[MQLExpired]:
@@ -955,16 +972,25 @@ class Engine:
         self._publish(expired)
         return expired
 
-    def _write(self, conn: sa.Connection, plans: list[_Plan], result: IngestResult) -> None:
+    def _write(
+        self,
+        conn: sa.Connection,
+        plans: list[_Plan],
+        result: IngestResult,
+        *,
+        roll_up: bool = True,
+    ) -> set[str]:
         """Write planned leads (and their stage history), filing employer leads under
-        their accounts and rolling the accounts' numbers up."""
+        their accounts and (unless ``roll_up`` is false: the caller rolls up once at the
+        end) rolling the accounts' numbers up. Returns the accounts whose numbers moved."""
         rolled = self._file_under_accounts(conn, plans, result)
         bulk = Bulk(conn)
         bulk.insert(leads, [plan.values for plan in plans if plan.new])
         bulk.update(leads, "id", [plan.changes() for plan in plans if not plan.new])
         bulk.insert(stage_changes, [row for plan in plans for row in plan.history])
-        if rolled:
+        if rolled and roll_up:
             self._roll_up(conn, rolled, result)
+        return rolled
 
     # -- accounts
 
