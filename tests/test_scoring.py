@@ -235,3 +235,23 @@ def test_a_stored_state_goes_on_as_if_it_never_left(model, events, split) -> Non
     at = max((e.at for e in events), default=T0) + DAY
     assert loaded.as_of == kept.as_of
     assert loaded.totals(model, at) == kept.totals(model, at)
+
+
+@given(models(), attributes, event_lists(), st.floats(0, 400))
+def test_the_engines_numbers_are_the_scorecards_bit_for_bit(model, attrs, events, days) -> None:
+    from leadgrade.core.scoring import numbers
+
+    assume(len({e.id for e in events}) == len(events))
+    state = EngagementState()
+    for event in events:
+        state.add(model, event)
+    at = (state.as_of or T0) + days * DAY
+    card = state.scorecard(model, attrs, at)
+    lean = numbers(model, attrs, state, at)
+    assert (lean.fit, lean.engagement, lean.score, lean.grade, lean.mql) == (
+        card.fit,
+        card.engagement,
+        card.score,
+        card.grade,
+        card.mql,
+    )

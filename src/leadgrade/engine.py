@@ -31,6 +31,7 @@ from leadgrade.core.scoring import (
     engagement_at,
     engagement_value,
     fit_contributions,
+    numbers,
 )
 from leadgrade.store import Store
 from leadgrade.store.bulk import Bulk, among, chunked
@@ -738,9 +739,7 @@ class Engine:
     ) -> _Plan:
         """What to write for one lead: its numbers now, and any stage change."""
         at = max(now, state.as_of or now)
-        card = assemble(
-            model, fit_contributions(model, enrich(attributes)), state.totals(model, at), at
-        )
+        card = numbers(model, enrich(attributes), state, at)  # the scorecard's, bit for bit
         decaying, static = state.split(model)
         values = {
             "fit": card.fit,

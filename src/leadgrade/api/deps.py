@@ -11,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 from leadgrade.engine import Engine
 from leadgrade.keys import ApiKey, KeyCache, verify
 
-
 # The dependencies are coroutines, though nothing in them waits: FastAPI runs a plain
 # function dependency in a worker thread, a hop per dependency per request.
 

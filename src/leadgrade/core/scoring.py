@@ -240,6 +240,56 @@ def engagement_at(model: Model, anchored_part: float, static: float, at: float) 
     return min(static + anchored_part * anchor_factor(model, at), model.engagement_max)
 
 
+@dataclass(frozen=True, slots=True)
+class Numbers:
+    """A lead's numbers without their explanation: what the engine stores."""
+
+    fit: float
+    engagement: float
+    score: float
+    grade: str
+    mql: bool
+
+
+def numbers(
+    model: Model, attributes: Mapping[str, object], state: EngagementState, at: float
+) -> Numbers:
+    """The numbers of ``state.scorecard(model, attributes, at)``, bit for bit, without
+    building its contributions: the same points summed the same way (``math.fsum`` is
+    exactly rounded, so order does not matter), clips included."""
+    points = []
+    for rule in model.fit_rules:
+        hit = rule.evaluate(attributes)
+        if hit is not None:
+            points.append(hit[0])
+    raw = math.fsum(points)
+    fit = raw
+    if raw > model.fit_max:
+        points.append(model.fit_max - raw)
+        fit = model.fit_max
+    elif model.fit_min is not None and raw < model.fit_min:
+        points.append(model.fit_min - raw)
+        fit = model.fit_min
+    engaged = []
+    if state.as_of is not None:
+        if at < state.as_of:
+            raise ValueError("an engagement state cannot be read before its newest event")
+        age = at - state.as_of
+        for index, rule_state in state.rules.items():
+            engagement_rule = model.engagement_rules[index]
+            engaged.append(rule_state.value * decay.factor(_rate(model, engagement_rule), age))
+    raw = math.fsum(engaged)
+    engagement = raw
+    if raw > model.engagement_max:
+        engaged.append(model.engagement_max - raw)
+        engagement = model.engagement_max
+    score_value = math.fsum(points + engaged)
+    grade = model.grade(fit, engagement)
+    return Numbers(
+        fit, engagement, score_value, grade, model.is_mql(score_value, fit, engagement, grade)
+    )
+
+
 def engagement_value(model: Model, state: EngagementState, at: float) -> float:
     """A lead's engagement (capped) valued at ``at``, from its incremental state."""
     if state.as_of is None:
