@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := test
-.PHONY: demo test check lint format typecheck pytest bench sample clean
+.PHONY: demo test check lint format typecheck pytest bench bench-ingest sample clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,9 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/score_bench.py
+
+bench-ingest: $(STAMP)
+	$(BIN)/python bench/ingest_bench.py
 
 sample: $(STAMP)
 	$(BIN)/python scripts/make_sample.py
