@@ -84,6 +84,7 @@ leads = sa.Table(
     sa.UniqueConstraint("person_id", "audience"),
     sa.Index(None, "audience", "stage"),
     sa.Index(None, "account_id", "audience"),
+    sa.Index(None, "audience", "person_id"),  # rescoring pages through an audience
 )
 
 # An employer's company: its contacts' leads roll up to it (DESIGN §2). The numbers are
