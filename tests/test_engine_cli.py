@@ -247,3 +247,13 @@ def test_the_workspace_variable_names_the_folder_not_a_setting(
     linted = invoke("lint")
     assert linted.exit_code == 0, linted.output
     assert get_settings(workspace / "leadgrade.toml").workspace.name == "My staffing firm"
+
+
+def test_the_progress_bar_expects_a_row_a_line(tmp_path: Path) -> None:
+    from leadgrade.cli.engine_cmds import _lines
+
+    csv_file = tmp_path / "events.csv"
+    csv_file.write_text("id,type\ne1,web.page_view\ne2,web.page_view\n")
+    jsonl_file = tmp_path / "events.jsonl"
+    jsonl_file.write_text('{"id": "e1"}\n{"id": "e2"}\n{"id": "e3"}\n')
+    assert (_lines(csv_file), _lines(jsonl_file)) == (2, 3)

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
 from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from leadgrade.accounts import ACCOUNT_SORTS, find_accounts
 from leadgrade.batch.score import counted
 from leadgrade.cli.common import Format, FormatOption, fail, iso
 from leadgrade.cli.engine_cmds import DatabaseOption, WorkspaceOption, _engine
+from leadgrade.cli.output import print_records
 
 COLUMNS = ("domain", "name", "fit", "engagement", "score", "grade", "mqa", "contacts", "engaged")
 
@@ -79,38 +75,11 @@ def list_accounts(
                 "engaged": item["engaged_contacts"],
             }
         )
-    fmt = output_format or Format.table
-    if fmt is Format.csv:
-        writer = csv.DictWriter(
-            sys.stdout, list(records[0]) if records else ["id"], lineterminator="\n"
-        )
-        writer.writeheader()
-        writer.writerows(records)
-    elif fmt is Format.jsonl:
-        for record in records:
-            sys.stdout.write(json.dumps(record) + "\n")
-    else:
-        mqas = sum(1 for record in records if record["mqa"])
-        table = Table(
-            title=f"{counted(len(records), 'account')} by {sort} now, {counted(mqas, 'MQA')}",
-            title_justify="left",
-        )
-        for column in COLUMNS:
-            table.add_column(
-                column,
-                justify="right"
-                if column in ("fit", "engagement", "score", "contacts", "engaged")
-                else "left",
-            )
-        for record in records:
-            table.add_row(
-                *(
-                    "yes"
-                    if c == "mqa" and record[c]
-                    else ""
-                    if c == "mqa"
-                    else str(record[c] if record[c] is not None else "")
-                    for c in COLUMNS
-                )
-            )
-        Console().print(table)
+    mqas = sum(1 for record in records if record["mqa"])
+    print_records(
+        records,
+        output_format or Format.table,
+        title=f"{counted(len(records), 'account')} by {sort} now, {counted(mqas, 'MQA')}",
+        columns=COLUMNS,
+        numeric=("fit", "engagement", "score", "contacts", "engaged"),
+    )

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -12,7 +10,6 @@ from typing import Annotated
 import sqlalchemy as sa
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from leadgrade.batch.files import BadRow
@@ -21,11 +18,11 @@ from leadgrade.cli.common import (
     Format,
     FormatOption,
     fail,
-    is_terminal,
     iso,
     parse_as_of,
     stderr,
 )
+from leadgrade.cli.output import print_records, progress_bar
 from leadgrade.core import ModelError
 from leadgrade.core.explain import explanation
 from leadgrade.engine import STAGES, Engine, EventIn
@@ -76,6 +73,15 @@ def _opened(workspace: Path | None, db: str | None) -> tuple[Workspace, Engine]:
         fail(str(exc))
 
 
+def _lines(path: Path) -> int:
+    """Lines in a file, less a CSV header."""
+    count = 0
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            count += chunk.count(b"\n")
+    return max(0, count - (1 if path.suffix.lower() == ".csv" else 0))
+
+
 def ingest(
     files: Annotated[
         list[Path],
@@ -117,29 +123,34 @@ def ingest(
         totals["accepted"] += result.accepted
         totals["duplicates"] += result.duplicates
         totals["mqls"] += sum(type(e).__name__ == "LeadBecameMQL" for e in result.domain_events)
+        done = totals["accepted"] + totals["duplicates"]
+        progress(done, max(expected, done))
 
-    for path in files:
-        if file_kind(path) == "people":
+    # About one event a line: enough for a progress bar, counted at disk speed.
+    expected = sum(_lines(path) for path in files if file_kind(path) != "people")
+    with progress_bar(console, "storing events") as progress:
+        for path in files:
+            if file_kind(path) == "people":
+                try:
+                    for _line, person, attributes in read_people(
+                        path, report_bad if skip_bad_rows else None
+                    ):
+                        engine.identify(person, attributes, datetime.now(UTC).timestamp())
+                        totals["people"] += 1
+                except BadRow as bad:
+                    fail(f"{bad} (the people before this row were recorded)")
+                continue
+            batch: list[EventIn] = []
             try:
-                for _line, person, attributes in read_people(
-                    path, report_bad if skip_bad_rows else None
-                ):
-                    engine.identify(person, attributes, datetime.now(UTC).timestamp())
-                    totals["people"] += 1
-            except BadRow as bad:
-                fail(f"{bad} (the people before this row were recorded)")
-            continue
-        batch: list[EventIn] = []
-        try:
-            for event in read_event_inputs(path, report_bad if skip_bad_rows else None):
-                batch.append(event)
-                if len(batch) >= batch_size:
-                    flush(batch)
-                    batch = []
-        except BadRow as bad:  # the bad row's batch is not stored; the ones before are
-            fail(f"{bad} (events before this batch were stored; fix the row and run again)")
-        if batch:
-            flush(batch)
+                for event in read_event_inputs(path, report_bad if skip_bad_rows else None):
+                    batch.append(event)
+                    if len(batch) >= batch_size:
+                        flush(batch)
+                        batch = []
+            except BadRow as bad:  # the bad row's batch is not stored; the ones before are
+                fail(f"{bad} (events before this batch were stored; fix the row and run again)")
+            if batch:
+                flush(batch)
     console.print(
         f"{counted(totals['accepted'], 'event')} stored, "
         f"{counted(totals['duplicates'], 'replay')} ignored, "
@@ -195,30 +206,13 @@ def list_leads(
     for record in records:
         for key in ("fit", "engagement", "score"):
             record[key] = round(record[key], 2)
-    fmt = output_format or Format.table
-    if fmt is Format.csv:
-        writer = csv.DictWriter(
-            sys.stdout, list(records[0]) if records else ["id"], lineterminator="\n"
-        )
-        writer.writeheader()
-        writer.writerows(records)
-    elif fmt is Format.jsonl:
-        for record in records:
-            sys.stdout.write(json.dumps(record) + "\n")
-    else:
-        table = Table(title=f"{counted(len(records), 'lead')} by score now", title_justify="left")
-        for column in ("email", "audience", "fit", "engagement", "score", "grade", "stage"):
-            table.add_column(
-                column, justify="right" if column in ("fit", "engagement", "score") else "left"
-            )
-        for record in records:
-            table.add_row(
-                *(
-                    str(record[c] if record[c] is not None else "")
-                    for c in ("email", "audience", "fit", "engagement", "score", "grade", "stage")
-                )
-            )
-        Console().print(table)
+    print_records(
+        records,
+        output_format or Format.table,
+        title=f"{counted(len(records), 'lead')} by score now",
+        columns=("email", "audience", "fit", "engagement", "score", "grade", "stage"),
+        numeric=("fit", "engagement", "score"),
+    )
 
 
 def serve(
@@ -377,19 +371,7 @@ def models_activate(
     found, engine = _opened(workspace, db)
     lists = found.lists()
     console = stderr()
-    with Progress(
-        TextColumn("rescoring"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        console=console,
-        transient=True,
-        disable=not is_terminal(),
-    ) as bar:
-        task = bar.add_task("leads", total=None)
-
-        def progress(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
+    with progress_bar(console, "rescoring") as progress:
         try:
             version, rescored = activate(
                 engine, version_id, lists, datetime.now(UTC).timestamp(), progress

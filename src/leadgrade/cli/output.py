@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, NamedTuple
@@ -19,10 +21,11 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from leadgrade.batch.vector import Floats, ScoreTable
-from leadgrade.cli.common import iso
+from leadgrade.cli.common import Format, is_terminal, iso
 from leadgrade.core import Scorecard
 from leadgrade.core.explain import explanation, shown
 from leadgrade.core.model import ENGAGEMENT_DIGITS, FIT_LETTERS
@@ -251,3 +254,51 @@ def print_table(console: Console, table: ScoreTable, reasons: int, limit: int | 
         title += f" (top {len(selected)} of {len(ranked)}; write them all with -o FILE)"
     console.print(leads_table(selected, title))
     console.print(grade_grid(table, f"{audience}: leads per grade (A–D fit × 1–4 engagement)"))
+
+
+def print_records(
+    records: Sequence[dict[str, object]],
+    fmt: Format,
+    *,
+    title: str,
+    columns: Sequence[str],
+    numeric: Sequence[str] = (),
+) -> None:
+    """Records (one dict a row, every key a column) to standard output: CSV or JSON Lines
+    with every key, or a table of ``columns`` (``numeric`` ones right-aligned)."""
+    if fmt is Format.csv:
+        writer = csv.DictWriter(
+            sys.stdout, list(records[0]) if records else ["id"], lineterminator="\n"
+        )
+        writer.writeheader()
+        writer.writerows(records)
+    elif fmt is Format.jsonl:
+        for record in records:
+            sys.stdout.write(json.dumps(record) + "\n")
+    else:
+        table = Table(title=title, title_justify="left")
+        for column in columns:
+            table.add_column(column, justify="right" if column in numeric else "left")
+        for record in records:
+            table.add_row(*("" if record[c] is None else str(record[c]) for c in columns))
+        Console().print(table)
+
+
+@contextmanager
+def progress_bar(console: Console, label: str) -> Iterator[Callable[[int, int], None]]:
+    """A progress bar on ``console`` (shown on a terminal only) and the ``(done, total)``
+    callback that moves it."""
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=console,
+        transient=True,
+        disable=not is_terminal(),
+    ) as bar:
+        task = bar.add_task(label, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update

@@ -9,12 +9,12 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 from rich.table import Table
 
 from leadgrade.batch.score import counted
-from leadgrade.cli.common import fail, is_terminal, stderr
+from leadgrade.cli.common import fail, stderr
 from leadgrade.cli.engine_cmds import DatabaseOption, WorkspaceOption, _opened, models_app
+from leadgrade.cli.output import progress_bar
 from leadgrade.shadow import ShadowReport, shadow_report
 from leadgrade.versions import start_shadow, stop_shadow, version_text
 
@@ -58,19 +58,7 @@ def models_shadow(
         if engine.shadows.get(audience, ("",))[0] != version_id:
             fail(f"version {version_id} is not in shadow ({known[0].status}); run without --report")
     else:
-        with Progress(
-            TextColumn("scoring in shadow"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            console=console,
-            transient=True,
-            disable=not is_terminal(),
-        ) as bar:
-            task = bar.add_task("leads", total=None)
-
-            def progress(done: int, total: int) -> None:
-                bar.update(task, completed=done, total=total)
-
+        with progress_bar(console, "scoring in shadow") as progress:
             try:
                 version, scored = start_shadow(engine, version_id, found.lists(), now, progress)
             except KeyError:
