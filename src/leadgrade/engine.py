@@ -1047,7 +1047,20 @@ class Engine:
                         "updated_at": moment,
                     }
                 )
-        Bulk(conn).insert(accounts, fresh)
+        created = set(
+            Bulk(conn).insert(
+                accounts, fresh, skip_conflicts_on=("audience", "domain"), returning="id"
+            )
+        )
+        if len(created) < len(fresh):  # another writer created some of them meanwhile
+            for row in fresh:
+                if row["id"] not in created:
+                    found[(str(row["audience"]), str(row["domain"]))] = conn.execute(
+                        sa.select(accounts.c.id).where(
+                            accounts.c.audience == row["audience"],
+                            accounts.c.domain == row["domain"],
+                        )
+                    ).scalar_one()
         for key, filed in wanted.items():
             for plan in filed:
                 plan.values["account_id"] = found[key]

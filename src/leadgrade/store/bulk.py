@@ -105,7 +105,7 @@ class Bulk:
         table: sa.Table,
         rows: Sequence[Mapping[str, Any]],
         *,
-        skip_conflicts_on: str | None = None,
+        skip_conflicts_on: str | tuple[str, ...] | None = None,
         returning: str | None = None,
     ) -> list[Any]:
         """Insert ``rows`` (dicts with the same keys). With ``skip_conflicts_on``, rows
@@ -118,7 +118,8 @@ class Bulk:
         row_marks = "(" + ", ".join(self._mark for _ in columns) + ")"
         tail = ""
         if skip_conflicts_on is not None:
-            tail += f" ON CONFLICT ({self._quote(skip_conflicts_on)}) DO NOTHING"
+            keys = (skip_conflicts_on,) if isinstance(skip_conflicts_on, str) else skip_conflicts_on
+            tail += f" ON CONFLICT ({', '.join(self._quote(k) for k in keys)}) DO NOTHING"
         if returning is not None:
             tail += f" RETURNING {self._quote(returning)}"
         out: list[Any] = []
