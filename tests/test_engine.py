@@ -418,3 +418,25 @@ def test_a_recycled_lead_must_cross_the_threshold_anew(engine: Engine) -> None:
         now=later + 10,
     )
     assert lead_rows(engine)[0].stage == "mql"
+
+
+def test_a_writer_that_loses_a_race_for_a_new_person_retries(engine: Engine) -> None:
+    """Another writer created the person between this batch's lookup and its insert:
+    the batch's transaction fails on the identity, rolls back, and runs again."""
+    engine.ingest([view("r1", T0, email="race@acme.com")], now=T0)
+    stale = [True]
+    known = engine._known_identities
+
+    def stale_once(conn, batch):  # type: ignore[no-untyped-def]
+        if stale[0]:
+            stale[0] = False
+            return {}  # as if the other writer's commit came after this lookup
+        return known(conn, batch)
+
+    engine._known_identities = stale_once  # type: ignore[method-assign]
+    result = engine.ingest([view("r2", T0 + 60, email="race@acme.com")], now=T0 + 60)
+    assert (result.accepted, result.duplicates) == (1, 0)
+    with engine.store.engine.connect() as conn:
+        assert conn.scalar(sa.select(sa.func.count()).select_from(people)) == 1
+    (lead,) = lead_rows(engine)
+    assert lead.engagement == pytest.approx(20, abs=0.01)  # both views, one person

@@ -226,7 +226,22 @@ class Engine:
 
     def ingest(self, batch: Sequence[EventIn], now: float) -> IngestResult:
         """Store and score ``batch`` in one transaction; replays change nothing. The
-        lifecycle changes are published to subscribers once the transaction commits."""
+        lifecycle changes are published to subscribers once the transaction commits.
+
+        Two writers that meet the same new person at once (another process ingesting, a
+        second server) both try to create their identity; the one that loses the race
+        has its transaction rolled back and runs the batch again, which then finds the
+        person. Events are idempotent, so a retry stores nothing twice."""
+        for attempt in range(3):
+            try:
+                return self._ingest(batch, now)
+            except sa.exc.IntegrityError:
+                if attempt == 2:
+                    raise
+                logger.info("a concurrent writer created the same rows; retrying the batch")
+        raise AssertionError("unreachable")
+
+    def _ingest(self, batch: Sequence[EventIn], now: float) -> IngestResult:
         result = IngestResult(now=now)
         with self.store.transaction() as conn:
             fresh = self._new_events(conn, batch)
