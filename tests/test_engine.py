@@ -16,9 +16,9 @@ from leadgrade.engine import (
     PeopleMerged,
     PersonRef,
 )
-from leadgrade.leads import seconds
 from leadgrade.store import Store
 from leadgrade.store.schema import events, leads, people, stage_changes
+from leadgrade.times import epoch
 from tests.conftest import DAY, T0
 
 AUDIENCES = AudienceMap(
@@ -258,7 +258,7 @@ def test_an_mql_expires_at_the_closed_form_crossing_time(engine: Engine) -> None
     # 23 + 80·2^(−Δ/h) = 45  ⇔  Δ = h·log2(80/22)
     model = engine.models["employer"]
     due = T0 + model.half_life * math.log2(80 / 22)
-    assert seconds(lead.mql_expires_at) == pytest.approx(due, abs=1e-3)
+    assert epoch(lead.mql_expires_at) == pytest.approx(due, abs=1e-3)
     assert engine.tick(due - 60) == []
     expired = engine.tick(due + 1)
     assert [type(e) for e in expired] == [MQLExpired]

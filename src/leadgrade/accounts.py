@@ -13,8 +13,8 @@ from leadgrade.core import EngagementState, Model
 from leadgrade.core.accounts import AccountCard, ContactSums, account_card
 from leadgrade.core.scoring import engagement_at, engagement_value
 from leadgrade.engine import account_sums
-from leadgrade.leads import seconds
 from leadgrade.store.schema import accounts, leads, people
+from leadgrade.times import epoch
 
 
 @dataclass(frozen=True)
@@ -122,7 +122,7 @@ def find_accounts(
                 row.domain,
                 row.name,
                 card,
-                None if row.mqa_since is None or not card.mqa else seconds(row.mqa_since),
+                None if row.mqa_since is None or not card.mqa else epoch(row.mqa_since),
                 _contacts(conn, model, row.id, now) if account_id is not None else (),
             )
         )

@@ -17,7 +17,6 @@ import heapq
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -26,6 +25,7 @@ from leadgrade.engine import Engine, EventIn
 from leadgrade.leads import StageMove, move_stages
 from leadgrade.store.schema import events, leads, people, stage_changes
 from leadgrade.synthetic import ACTOR, DAY, Firm, Move, sales_moves
+from leadgrade.times import epoch, utc
 
 BATCH = 1000
 
@@ -108,8 +108,8 @@ def _plan(
         .join(people, people.c.id == leads.c.person_id)
         .where(
             stage_changes.c.to_stage == "mql",
-            stage_changes.c.at >= _time(after),
-            stage_changes.c.at <= _time(upto),
+            stage_changes.c.at >= utc(after),
+            stage_changes.c.at <= utc(upto),
         )
         .order_by(stage_changes.c.id)
     )
@@ -128,7 +128,7 @@ def _plan(
             continue
         moves = sales_moves(person, firm.seed, episode)
         if moves:
-            at = _seconds(row.at) + moves[0].after
+            at = epoch(row.at) + moves[0].after
             heapq.heappush(queue, _Due(at, row.lead_id, row.id, tuple(moves)))
 
 
@@ -182,14 +182,6 @@ def _last_rows(conn: sa.Connection, lead_ids: Iterable[str]) -> dict[str, int]:
         )
         found.update(dict(conn.execute(query).all()))
     return found
-
-
-def _time(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-def _seconds(moment: datetime) -> float:
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 # --------------------------------------------------------------------------- summary

@@ -44,20 +44,11 @@ from leadgrade.store.schema import (
     shadow_scores,
     stage_changes,
 )
+from leadgrade.times import epoch, utc
 
 logger = logging.getLogger(__name__)
 
 STAGES = ("lead", "mql", "sal", "sql", "opportunity", "won", "recycled", "disqualified")
-
-
-def _time(seconds: float) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC)
-
-
-def _seconds(moment: datetime) -> float:
-    if moment.tzinfo is None:  # SQLite hands back naive datetimes; they are UTC
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
 
 
 # --------------------------------------------------------------------------- inputs
@@ -249,7 +240,7 @@ class Engine:
             if not fresh:
                 return result
             people_of, known, refit = self._resolve_people(conn, fresh, now, result)
-            received = _time(now)
+            received = utc(now)
             placed: dict[tuple[str, str | None, str | None], list[str]] = {}
             rows: list[dict[str, Any]] = []
             for event in fresh:
@@ -258,7 +249,7 @@ class Engine:
                         "id": event.id,
                         "person_id": people_of[event.id],
                         "type": event.type,
-                        "occurred_at": _time(event.occurred_at),
+                        "occurred_at": utc(event.occurred_at),
                         "received_at": received,
                         "audiences": self._placed(event, placed),
                         "properties": dict(event.properties),
@@ -332,7 +323,7 @@ class Engine:
         attributes: dict[str, dict[str, Any]] = {}
         owners: dict[str, str] = {}
         merged: dict[str, str] = {}
-        moment = _time(now)
+        moment = utc(now)
 
         def flush() -> None:
             """Store the people and identities met so far; a new person is stored with
@@ -440,7 +431,7 @@ class Engine:
         the people whose attributes changed."""
         current = self._attributes(conn, traits)
         changes = []
-        moment = _time(now)
+        moment = utc(now)
         for person, update in traits.items():
             before = current.get(person, {})
             after = {**before, **update}
@@ -458,7 +449,7 @@ class Engine:
         conn.execute(
             sa.update(people)
             .where(people.c.id == keep)
-            .values(attributes={**merged_attrs, **kept_attrs}, updated_at=_time(result.now))
+            .values(attributes={**merged_attrs, **kept_attrs}, updated_at=utc(result.now))
         )
         conn.execute(
             sa.update(identities).where(identities.c.person_id == merge).values(person_id=keep)
@@ -488,7 +479,7 @@ class Engine:
         conn.execute(
             sa.update(people)
             .where(people.c.id == merge)
-            .values(merged_into=keep, attributes={}, updated_at=_time(result.now))
+            .values(merged_into=keep, attributes={}, updated_at=utc(result.now))
         )
         for _lead_id, audience in merged_leads:
             if audience in self.models:
@@ -712,7 +703,7 @@ class Engine:
                 when = (
                     datetime.fromisoformat(at).replace(tzinfo=UTC).timestamp()
                     if sqlite
-                    else _seconds(at)
+                    else epoch(at)
                 )
                 states[person].add(model, Event(event_id, kind, when, json.loads(properties)))
         return states
@@ -759,14 +750,14 @@ class Engine:
         values = {
             "fit": card.fit,
             "engagement": card.engagement,
-            "engagement_as_of": _time(at),
+            "engagement_as_of": utc(at),
             "engagement_anchored": anchored(model, decaying, state.as_of or at),
             "engagement_static": static,
             "score": card.score,
             "grade": card.grade,
             "state": state.to_dict(model),
             "model_digest": model.digest,
-            "updated_at": _time(now),
+            "updated_at": utc(now),
         }
         history: list[dict[str, object]] = []
         if lead is None:
@@ -774,7 +765,7 @@ class Engine:
             history.append(
                 {
                     "lead_id": lead_id,
-                    "at": _time(now),
+                    "at": utc(now),
                     "from_stage": None,
                     "to_stage": "lead",
                     "actor": "engine",
@@ -789,7 +780,7 @@ class Engine:
             history.append(
                 {
                     "lead_id": lead_id,
-                    "at": _time(now),
+                    "at": utc(now),
                     "from_stage": stage,
                     "to_stage": "mql",
                     "actor": "engine",
@@ -804,13 +795,13 @@ class Engine:
         if stage == "mql" and model.expire_below is not None:
             expires = score_reaches(model, state, card.fit, model.expire_below, after=at)
         values["stage"] = stage
-        values["mql_expires_at"] = None if expires is None else _time(expires)
+        values["mql_expires_at"] = None if expires is None else utc(expires)
         if lead is None:
             values |= {
                 "id": lead_id,
                 "person_id": person,
                 "audience": audience,
-                "created_at": _time(now),
+                "created_at": utc(now),
                 "owner": None,
             }
         values["account_id"] = None  # set by _write when the model rolls leads up
@@ -845,7 +836,7 @@ class Engine:
             changed = conn.execute(
                 sa.update(people)
                 .where(people.c.id == person_id, people.c.merged_into.is_(None))
-                .values(attributes=dict(attributes), updated_at=_time(now))
+                .values(attributes=dict(attributes), updated_at=utc(now))
             ).rowcount
             if not changed:
                 return False
@@ -946,7 +937,7 @@ class Engine:
             query = (
                 sa.select(leads, people.c.attributes)
                 .join(people, people.c.id == leads.c.person_id)
-                .where(leads.c.stage == "mql", leads.c.mql_expires_at <= _time(now))
+                .where(leads.c.stage == "mql", leads.c.mql_expires_at <= utc(now))
             )
             if self.store.dialect == "postgresql":
                 query = query.with_for_update(skip_locked=True, of=leads)
@@ -962,19 +953,19 @@ class Engine:
                     conn.execute(
                         sa.update(leads)
                         .where(leads.c.id == row.id)
-                        .values(mql_expires_at=None if when is None else _time(when))
+                        .values(mql_expires_at=None if when is None else utc(when))
                     )
                     continue
-                due = _seconds(row.mql_expires_at)
+                due = epoch(row.mql_expires_at)
                 conn.execute(
                     sa.update(leads)
                     .where(leads.c.id == row.id)
-                    .values(stage="recycled", mql_expires_at=None, updated_at=_time(now))
+                    .values(stage="recycled", mql_expires_at=None, updated_at=utc(now))
                 )
                 conn.execute(
                     sa.insert(stage_changes).values(
                         lead_id=row.id,
-                        at=_time(due),
+                        at=utc(due),
                         from_stage="mql",
                         to_stage="recycled",
                         actor="engine",
@@ -1039,7 +1030,7 @@ class Engine:
                 )
             )
             found.update({(audience, domain): id_ for id_, audience, domain in rows})
-        moment = _time(result.now)
+        moment = utc(result.now)
         fresh = []
         for key in wanted:
             if key not in found:
@@ -1100,7 +1091,7 @@ class Engine:
                 }
             )
         sums = account_sums(conn, self.models, result.now, account_ids=ids)
-        moment = _time(result.now)
+        moment = utc(result.now)
         updates = []
         for id_ in ids:
             account = stored.get(id_)
@@ -1157,7 +1148,7 @@ class _Plan:
                     del values[column]
             old, new = before.mql_expires_at, values.get("mql_expires_at")
             if (old is None and new is None) or (
-                old is not None and new is not None and _seconds(old) == _seconds(new)
+                old is not None and new is not None and epoch(old) == epoch(new)
             ):
                 del values["mql_expires_at"]
         return values | {"id": self.lead_id}
@@ -1253,5 +1244,5 @@ def _shadow_row(
         "grade": card.grade,
         "mql": card.mql,
         "state": state.to_dict(model),
-        "updated_at": _time(now),
+        "updated_at": utc(now),
     }

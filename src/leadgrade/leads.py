@@ -15,10 +15,7 @@ from leadgrade.core.attributes import enrich
 from leadgrade.core.scoring import assemble, fit_contributions
 from leadgrade.engine import STAGES
 from leadgrade.store.schema import events, leads, people, stage_changes
-
-
-def seconds(moment: datetime) -> float:
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+from leadgrade.times import epoch
 
 
 @dataclass(frozen=True)
@@ -77,7 +74,7 @@ def _view(row: Any, model: Model, now: float) -> LeadView:
         row.stage,
         row.owner,
         card,
-        seconds(row.updated_at),
+        epoch(row.updated_at),
     )
 
 
@@ -138,7 +135,7 @@ def timeline(conn: sa.Connection, lead: LeadView) -> list[dict[str, Any]]:
             items.append(
                 {
                     "kind": "event",
-                    "at": seconds(row.occurred_at),
+                    "at": epoch(row.occurred_at),
                     "id": row.id,
                     "type": row.type,
                     "properties": row.properties,
@@ -151,7 +148,7 @@ def timeline(conn: sa.Connection, lead: LeadView) -> list[dict[str, Any]]:
         items.append(
             {
                 "kind": "stage",
-                "at": seconds(row.at),
+                "at": epoch(row.at),
                 "from": row.from_stage,
                 "to": row.to_stage,
                 "actor": row.actor,

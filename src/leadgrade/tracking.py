@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -26,6 +26,7 @@ from leadgrade.core.attributes import attribute_name
 from leadgrade.core.lint import guardrail_for
 from leadgrade.engine import EventIn, PersonRef
 from leadgrade.settings import TrackingSection, TrackMapping
+from leadgrade.times import epoch
 
 logger = logging.getLogger(__name__)
 
@@ -170,12 +171,6 @@ def _moment(value: object, where: str) -> datetime | None:
         raise MessageError(where, "not an ISO 8601 time") from None
 
 
-def _seconds(moment: datetime) -> float:
-    if moment.tzinfo is None:  # Segment's times are UTC
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
-
-
 def _occurred(message: Message, batch_sent: datetime | None, received: float) -> float:
     """When the message happened, on the server's clock: Segment's
     ``timestamp = receivedAt − (sentAt − timestamp)`` corrects a client's clock that is
@@ -185,8 +180,8 @@ def _occurred(message: Message, batch_sent: datetime | None, received: float) ->
         return received
     sent = message.sent_at or batch_sent
     if sent is None:
-        return _seconds(stamp)
-    return received - (_seconds(sent) - _seconds(stamp))
+        return epoch(stamp)
+    return received - (epoch(sent) - epoch(stamp))
 
 
 # ------------------------------------------------------------------------- mapping

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from leadgrade.core import Model, parse_model
 from leadgrade.engine import Engine
 from leadgrade.store.schema import model_versions
+from leadgrade.times import epoch
 
 STATUSES = ("draft", "active", "shadow", "retired")
 
@@ -39,9 +40,7 @@ class ModelVersion:
 
 
 def _seconds(moment: datetime | None) -> float | None:
-    if moment is None:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+    return None if moment is None else epoch(moment)
 
 
 def _version(row: Any) -> ModelVersion:
