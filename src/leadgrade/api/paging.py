@@ -9,9 +9,9 @@ import binascii
 import bisect
 import json
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
-from fastapi import HTTPException
+from fastapi import HTTPException, Query
 
 T = TypeVar("T")
 
@@ -59,3 +59,11 @@ def keyset_page(
     page = list(items[start : start + limit])
     more = start + limit < len(items)
     return page, encode_cursor(sort, key(page[-1])) if more and page else None
+
+
+# The query parameters every list shares.
+GradeQuery = Annotated[str | None, Query(pattern=r"^[A-D][1-4]$", description="A1 … D4")]
+LimitQuery = Annotated[int, Query(ge=1, le=500, description="items a page")]
+CursorQuery = Annotated[
+    str | None, Query(description="the `next` of the previous page, with the same query")
+]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from leadgrade.accounts import ACCOUNT_SORTS, find_accounts, get_account
 from leadgrade.api.deps import EngineDep, NowDep, ReadKey
-from leadgrade.api.paging import keyset_page
+from leadgrade.api.paging import CursorQuery, GradeQuery, LimitQuery, keyset_page
 from leadgrade.api.schemas import AccountDetail, AccountPage
 
 router = APIRouter(tags=["accounts"])
@@ -21,7 +21,7 @@ def list_accounts(
     _key: ReadKey,
     audience: str | None = None,
     mqa: Annotated[bool | None, Query(description="only MQAs (true) or only others")] = None,
-    grade: Annotated[str | None, Query(pattern=r"^[A-D][1-4]$")] = None,
+    grade: GradeQuery = None,
     min_score: float | None = None,
     sort: Annotated[
         str,
@@ -30,10 +30,8 @@ def list_accounts(
             description="score or engagement (highest first), or engaged contacts",
         ),
     ] = "score",
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[
-        str | None, Query(description="the `next` of the previous page, with the same query")
-    ] = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
 ) -> dict[str, Any]:
     """Accounts with their numbers now: fit of their best contact, engagement summed
     over their contacts (decayed to this moment), grade and MQA status."""

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from leadgrade.api.deps import EngineDep, NowDep, ReadKey, WriteKey
-from leadgrade.api.paging import keyset_page
+from leadgrade.api.paging import CursorQuery, GradeQuery, LimitQuery, keyset_page
 from leadgrade.api.schemas import LeadPage, LeadPublic, StageMove
 from leadgrade.core.explain import explanation
 from leadgrade.engine import STAGES
@@ -23,7 +23,7 @@ def list_leads(
     _key: ReadKey,
     audience: str | None = None,
     stage: Annotated[str | None, Query(description=f"one of {', '.join(STAGES)}")] = None,
-    grade: Annotated[str | None, Query(pattern=r"^[A-D][1-4]$")] = None,
+    grade: GradeQuery = None,
     owner: str | None = None,
     min_score: float | None = None,
     sort: Annotated[
@@ -33,10 +33,8 @@ def list_leads(
             description="score, fit or engagement (highest first), or updated (newest)",
         ),
     ] = "score",
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[
-        str | None, Query(description="the `next` of the previous page, with the same query")
-    ] = None,
+    limit: LimitQuery = 50,
+    cursor: CursorQuery = None,
 ) -> dict[str, Any]:
     """Leads with their score now (engagement decayed to this moment), best first unless
     ``sort`` says otherwise. Pages are keyset-paged: a cursor names the last lead shown."""
