@@ -181,6 +181,7 @@ class IngestResult:
     leads_scored: int = 0
     inserted: set[str] = field(default_factory=set)  # ids of the events stored
     domain_events: list[DomainEvent] = field(default_factory=list)
+    written: set[str] = field(default_factory=set)  # ids of the leads written
 
 
 # ---------------------------------------------------------------------------- engine
@@ -201,6 +202,18 @@ class Engine:
         #: are kept apart (``shadow_scores``) and never move a stage.
         self.shadows: dict[str, tuple[str, Model]] = dict(shadows or {})
         self._subscribers: list[Callable[[DomainEvent], None]] = []
+        self._within: list[Callable[[sa.Connection, IngestResult], None]] = []
+
+    def within(self, handler: Callable[[sa.Connection, IngestResult], None]) -> None:
+        """Call ``handler(conn, result)`` inside every transaction that writes leads,
+        before it commits: what the handler writes (an assignment, an outbox message)
+        commits with the change that caused it, or not at all."""
+        self._within.append(handler)
+
+    def _before_commit(self, conn: sa.Connection, result: IngestResult) -> None:
+        if result.written or result.domain_events:
+            for handler in self._within:
+                handler(conn, result)
 
     def subscribe(self, handler: Callable[[DomainEvent], None]) -> None:
         """Call ``handler`` with every lifecycle change, after the transaction that made
@@ -270,6 +283,7 @@ class Engine:
                 for audience in row["audiences"]:
                     touched.setdefault((row["person_id"], audience), []).append(core)
             self._score_all(conn, touched, known, refit, now, result)
+            self._before_commit(conn, result)
         self._publish(result.domain_events)
         return result
 
@@ -726,6 +740,7 @@ class Engine:
                 leads.c.fit,
                 leads.c.engagement_anchored,
                 leads.c.engagement_static,
+                leads.c.mql_blocked_until,
             ).where(among(conn, leads.c.person_id, chunk))
             if self.store.dialect == "postgresql":
                 query = query.order_by(leads.c.id).with_for_update()
@@ -774,9 +789,7 @@ class Engine:
             )
         else:
             lead_id, stage = lead.id, lead.stage
-        if card.mql and (
-            stage == "lead" or (stage == "recycled" and not _was_mql(model, lead, at))
-        ):
+        if card.mql and (stage == "lead" or (stage == "recycled" and _may_return(model, lead, at))):
             history.append(
                 {
                     "lead_id": lead_id,
@@ -826,6 +839,7 @@ class Engine:
             owners, _, _ = self._resolve_people(conn, [probe], now, result)
             person_id = owners[""]
             self._refit(conn, person_id, result)
+            self._before_commit(conn, result)
         self._publish(result.domain_events)
         return person_id
 
@@ -841,6 +855,7 @@ class Engine:
             if not changed:
                 return False
             self._refit(conn, person_id, result)
+            self._before_commit(conn, result)
         self._publish(result.domain_events)
         return True
 
@@ -916,6 +931,7 @@ class Engine:
                     for person in ids
                 ]
                 rolled |= self._write(conn, plans, result, roll_up=False)
+                self._before_commit(conn, result)
             self._publish(result.domain_events)
             done += len(ids)
             if progress is not None:
@@ -924,6 +940,7 @@ class Engine:
             result = IngestResult(now=now)
             with self.store.transaction() as conn:
                 self._roll_up(conn, rolled, result)
+                self._before_commit(conn, result)
             self._publish(result.domain_events)
         return done
 
@@ -933,6 +950,7 @@ class Engine:
         their stored crossing time and claimed with row locks, so several workers can tick
         at once and none expires a lead twice."""
         expired: list[MQLExpired] = []
+        result = IngestResult(now=now)
         with self.store.transaction() as conn:
             query = (
                 sa.select(leads, people.c.attributes)
@@ -974,6 +992,9 @@ class Engine:
                     )
                 )
                 expired.append(MQLExpired(row.id, row.person_id, row.audience, due))
+                result.written.add(row.id)
+            result.domain_events.extend(expired)
+            self._before_commit(conn, result)
         self._publish(expired)
         return expired
 
@@ -989,6 +1010,7 @@ class Engine:
         their accounts and (unless ``roll_up`` is false: the caller rolls up once at the
         end) rolling the accounts' numbers up. Returns the accounts whose numbers moved."""
         rolled = self._file_under_accounts(conn, plans, result)
+        result.written.update(plan.lead_id for plan in plans)
         bulk = Bulk(conn)
         bulk.insert(leads, [plan.values for plan in plans if plan.new])
         bulk.update(leads, "id", [plan.changes() for plan in plans if not plan.new])
@@ -1152,6 +1174,16 @@ class _Plan:
             ):
                 del values["mql_expires_at"]
         return values | {"id": self.lead_id}
+
+
+def _may_return(model: Model, lead: Any, at: float) -> bool:
+    """Whether a recycled lead that meets the MQL condition is an MQL again: after a
+    rejection's cool-down, as soon as it is over; otherwise only when its score crosses
+    the threshold anew (:func:`_was_mql`)."""
+    blocked = lead.mql_blocked_until
+    if blocked is not None:
+        return at >= epoch(blocked)
+    return not _was_mql(model, lead, at)
 
 
 def _was_mql(model: Model, lead: Any, at: float) -> bool:

@@ -4,6 +4,7 @@ by :func:`get_settings` when asked, never at import time (DESIGN §13)."""
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -151,6 +152,112 @@ class TrackingSection(Section):
         return TRAIT_NAMES | dict(self.traits)
 
 
+#: What the outbox carries (docs/handoff.md): subscribers choose among these, or ``*``.
+NOTIFICATION_EVENTS = (
+    "lead.mql",
+    "lead.assigned",
+    "lead.sla_breached",
+    "lead.feedback",
+    "lead.stage_changed",
+    "lead.reengagement_due",
+    "lead.mql_expired",
+    "account.mqa",
+    "segment.entered",
+    "segment.left",
+)
+
+
+def _event_pattern(value: str) -> str:
+    if not any(fnmatch.fnmatchcase(kind, value) for kind in NOTIFICATION_EVENTS):
+        raise ValueError(
+            f"{value!r} matches no notification event; they are: {', '.join(NOTIFICATION_EVENTS)}"
+        )
+    return value
+
+
+EventPattern = Annotated[str, AfterValidator(_event_pattern)]
+Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$", max_length=100)]
+
+
+class Destination(Section):
+    name: Name = Field(description="Names the destination in the outbox and the CLI.")
+    events: list[EventPattern] = Field(
+        default_factory=lambda: ["lead.mql", "lead.sla_breached", "lead.reengagement_due"],
+        description="The notification events it receives; shell patterns (lead.*).",
+    )
+
+
+class SlackDestination(Destination):
+    """A Slack incoming webhook."""
+
+    webhook_url: str = Field(pattern=r"^https?://", description="The incoming webhook's URL.")
+
+
+class WebhookDestination(Destination):
+    """An outbound webhook signed per the Standard Webhooks specification."""
+
+    url: str = Field(pattern=r"^https?://")
+    secret: str = Field(
+        min_length=8,
+        description="The signing secret; whsec_<base64> as Standard Webhooks gives them, "
+        "or any text (its UTF-8 bytes are the key).",
+    )
+    events: list[EventPattern] = Field(default_factory=lambda: ["*"])
+
+
+class EmailDestination(Destination):
+    """E-mail over SMTP ([notifications.smtp]) to reps: ``owner`` and ``manager`` are the
+    lead's owner and their manager (routing.yaml); other entries are addresses."""
+
+    to: list[str] = Field(default_factory=lambda: ["owner"], min_length=1)
+
+
+class SmtpSection(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=25, ge=1, le=65535)
+    sender: str = Field(default="leadgrade@localhost", description="The From address.")
+    starttls: bool = False
+    username: str | None = None
+    password: str | None = Field(default=None, description="Better set as an environment value.")
+    timeout: float = Field(default=10.0, gt=0)
+
+
+class NotificationsSection(Section):
+    """The outbox: where notifications go and how hard delivery tries (docs/handoff.md)."""
+
+    base_url: str = Field(
+        default="http://127.0.0.1:8000",
+        pattern=r"^https?://",
+        description="The address of leadgrade serve: links in messages start with it.",
+    )
+    max_attempts: int = Field(
+        default=12, ge=1, le=100, description="Attempts before a message is a dead letter."
+    )
+    backoff: float = Field(
+        default=2.0, gt=0, description="Seconds before the first retry; doubles each time."
+    )
+    backoff_max: float = Field(default=3600.0, gt=0, description="The longest wait, seconds.")
+    timeout: float = Field(default=10.0, gt=0, description="Seconds per delivery attempt.")
+    poll: float = Field(
+        default=0.5, gt=0, description="Seconds between the serve worker's looks at the outbox."
+    )
+    slack: list[SlackDestination] = Field(default_factory=list)
+    webhooks: list[WebhookDestination] = Field(default_factory=list)
+    email: list[EmailDestination] = Field(default_factory=list)
+    smtp: SmtpSection = Field(default_factory=SmtpSection)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> NotificationsSection:
+        names = [d.name for d in (*self.slack, *self.webhooks, *self.email)]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"destination names must be unique: {', '.join(twice)}")
+        return self
+
+    def destinations(self) -> list[SlackDestination | WebhookDestination | EmailDestination]:
+        return [*self.slack, *self.webhooks, *self.email]
+
+
 class _Environment(EnvSettingsSource):
     """The environment's overrides, less ``LEADGRADE_WORKSPACE``: that variable names the
     workspace folder (DESIGN §13), not the ``[workspace]`` section of the settings."""
@@ -175,6 +282,7 @@ class Settings(BaseSettings):
     )
     events: RoutingOfEventsSection = Field(default_factory=RoutingOfEventsSection)
     tracking: TrackingSection = Field(default_factory=TrackingSection)
+    notifications: NotificationsSection = Field(default_factory=NotificationsSection)
 
     @classmethod
     def settings_customise_sources(

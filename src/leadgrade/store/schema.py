@@ -79,6 +79,8 @@ leads = sa.Table(
     # crossing time, so expiry is one indexed query, not a scan of every lead.
     sa.Column("mql_expires_at", Time, nullable=True, index=True),
     sa.Column("account_id", sa.String(36), sa.ForeignKey("accounts.id"), nullable=True, index=True),
+    # After sales rejects an MQL: no MQL again before this time (the cool-down).
+    sa.Column("mql_blocked_until", Time, nullable=True),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
     sa.UniqueConstraint("person_id", "audience"),
@@ -104,6 +106,7 @@ accounts = sa.Table(
     sa.Column("engaged", sa.Integer, nullable=False),
     sa.Column("scored_at", Time, nullable=False),
     sa.Column("mqa_since", Time, nullable=True),  # when it became an MQA; None when not one
+    sa.Column("owner", sa.String(200), nullable=True),  # the rep who owns the relationship
     sa.Column("created_at", Time, nullable=False),
     sa.Column("updated_at", Time, nullable=False),
     sa.UniqueConstraint("audience", "domain"),
@@ -163,4 +166,116 @@ api_keys = sa.Table(
     sa.Column("scopes", sa.JSON, nullable=False),
     sa.Column("created_at", Time, nullable=False),
     sa.Column("revoked_at", Time, nullable=True),
+)
+
+# ------------------------------------------------------------------- the handoff (DESIGN §7)
+
+# Who owns a lead, from when, chosen by which routing rule; the latest row of a lead is its
+# current assignment and carries its first-touch SLA clock.
+assignments = sa.Table(
+    "assignments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("lead_id", sa.String(36), sa.ForeignKey("leads.id"), nullable=False, index=True),
+    sa.Column("owner", sa.String(200), nullable=False),
+    sa.Column("team", sa.String(100), nullable=False),
+    sa.Column("rule", sa.String(100), nullable=False),  # the routing rule that chose
+    sa.Column("at", Time, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("due_at", Time, nullable=True),  # first touch due; None: no SLA
+    sa.Column("touched_at", Time, nullable=True),  # the first touch after assignment
+    sa.Column("breached_at", Time, nullable=True),
+)
+
+# Round-robin position per team: the member assigned last. Updated under a row lock, so
+# several workers share one rotation.
+routing_cursors = sa.Table(
+    "routing_cursors",
+    metadata,
+    sa.Column("team", sa.String(100), primary_key=True),
+    sa.Column("last_member", sa.String(200), nullable=True),
+    sa.Column("turns", sa.Integer, nullable=False),
+)
+
+# A sales touch on a lead: call, e-mail, SMS, meeting. ``id`` is the idempotency key.
+touches = sa.Table(
+    "touches",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("lead_id", sa.String(36), sa.ForeignKey("leads.id"), nullable=False, index=True),
+    sa.Column("kind", sa.String(20), nullable=False),
+    sa.Column("at", Time, nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("source", sa.String(40), nullable=False),  # api, cli, crm, ats
+    sa.Column("note", sa.Text, nullable=True),
+)
+
+# Sales feedback on a lead: accept, qualify, reject (with a reason code), disqualify.
+feedback = sa.Table(
+    "feedback",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),  # the idempotency key
+    sa.Column("lead_id", sa.String(36), sa.ForeignKey("leads.id"), nullable=False, index=True),
+    sa.Column("decision", sa.String(20), nullable=False),
+    sa.Column("reason", sa.String(100), nullable=True),
+    sa.Column("details", sa.JSON, nullable=False),  # BANT fields, screening, a note
+    sa.Column("from_stage", sa.String(20), nullable=False),
+    sa.Column("to_stage", sa.String(20), nullable=False),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("at", Time, nullable=False),
+    sa.Column("grade", sa.String(2), nullable=False),  # the lead's grade when decided
+    sa.Column("score", sa.Double, nullable=False),
+)
+
+# Timed work (DESIGN §10): an SLA breach, a placed candidate's re-engagement, a segment
+# window closing. A due row is claimed with a row lock (SKIP LOCKED on PostgreSQL) and
+# done in the same transaction, so no job runs twice and none is lost when a worker
+# dies. Ids are deterministic ("sla:<assignment>"), so scheduling twice is harmless.
+timers = sa.Table(
+    "timers",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("lead_id", sa.String(36), sa.ForeignKey("leads.id"), nullable=True, index=True),
+    sa.Column("due_at", Time, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # pending, done, cancelled
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("done_at", Time, nullable=True),
+    sa.Index(None, "status", "due_at"),
+)
+
+# Messages to deliver (DESIGN §7): written in the transaction of the change that caused
+# them, delivered by a worker with retries. ``id`` is the message id receivers
+# deduplicate on (the Standard Webhooks ``webhook-id``); (destination, event_id) makes
+# enqueueing the same change twice harmless.
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("destination", sa.String(100), nullable=False),  # its name in the settings
+    sa.Column("channel", sa.String(16), nullable=False),  # slack, webhook, email
+    sa.Column("event_type", sa.String(60), nullable=False),
+    sa.Column("event_id", sa.String(200), nullable=False),
+    sa.Column("lead_id", sa.String(36), nullable=True, index=True),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("status", sa.String(12), nullable=False),  # pending, delivered, dead
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("next_attempt_at", Time, nullable=False),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", Time, nullable=False),
+    sa.Column("delivered_at", Time, nullable=True),
+    sa.UniqueConstraint("destination", "event_id"),
+    sa.Index(None, "status", "next_attempt_at"),
+)
+
+# Segment membership (nurture lists), kept current as leads change.
+segment_members = sa.Table(
+    "segment_members",
+    metadata,
+    sa.Column("segment", sa.String(100), primary_key=True),
+    sa.Column("lead_id", sa.String(36), sa.ForeignKey("leads.id"), primary_key=True),
+    sa.Column("entered_at", Time, nullable=False),
+    sa.Index(None, "lead_id"),
 )
