@@ -188,14 +188,13 @@ assignments = sa.Table(
     sa.Column("breached_at", Time, nullable=True),
 )
 
-# Round-robin position per team: the member assigned last. Updated under a row lock, so
+# Round-robin position per team: the member assigned last. Read under a row lock, so
 # several workers share one rotation.
 routing_cursors = sa.Table(
     "routing_cursors",
     metadata,
     sa.Column("team", sa.String(100), primary_key=True),
     sa.Column("last_member", sa.String(200), nullable=True),
-    sa.Column("turns", sa.Integer, nullable=False),
 )
 
 # A sales touch on a lead: call, e-mail, SMS, meeting. ``id`` is the idempotency key.
@@ -259,6 +258,9 @@ outbox = sa.Table(
     sa.Column("event_type", sa.String(60), nullable=False),
     sa.Column("event_id", sa.String(200), nullable=False),
     sa.Column("lead_id", sa.String(36), nullable=True, index=True),
+    # A message *to a person* (nurture, re-engagement) names them: consent and quiet hours
+    # gate it, and their messages of the last day are counted. None for reps' messages.
+    sa.Column("person_id", sa.String(36), nullable=True, index=True),
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("status", sa.String(12), nullable=False),  # pending, delivered, dead
     sa.Column("attempts", sa.Integer, nullable=False),
@@ -278,4 +280,108 @@ segment_members = sa.Table(
     sa.Column("lead_id", sa.String(36), sa.ForeignKey("leads.id"), primary_key=True),
     sa.Column("entered_at", Time, nullable=False),
     sa.Index(None, "lead_id"),
+)
+
+# --------------------------------------------------------- compliance and privacy (DESIGN §9)
+
+# The consent ledger: every change of a person's permission to be contacted on a channel,
+# with its evidence; the newest row per (person, channel) is the status. Append-only.
+consents = sa.Table(
+    "consents",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),  # the idempotency key
+    sa.Column("person_id", sa.String(36), sa.ForeignKey("people.id"), nullable=False),
+    sa.Column("channel", sa.String(10), nullable=False),  # email, sms, phone, all
+    sa.Column("status", sa.String(12), nullable=False),  # opted_in, opted_out, objected
+    sa.Column("basis", sa.String(30), nullable=True),  # consent, legitimate_interest (GDPR)
+    sa.Column("basis_ref", sa.String(300), nullable=True),  # e.g. the LIA's reference
+    sa.Column("source", sa.String(100), nullable=False),  # form, sms, api, import, crm…
+    sa.Column("evidence", sa.JSON, nullable=False),  # form/url, disclosure version, ip, keyword
+    sa.Column("at", Time, nullable=False),
+    sa.Column("recorded_at", Time, nullable=False),
+    sa.Index(None, "person_id", "channel", "at"),
+)
+
+# What a human must look at: an SMS reply that may or may not mean stop, and the like.
+review_flags = sa.Table(
+    "review_flags",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("person_id", sa.String(36), sa.ForeignKey("people.id"), nullable=True, index=True),
+    sa.Column("kind", sa.String(40), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("at", Time, nullable=False),
+    sa.Column("resolved_at", Time, nullable=True),
+    sa.Column("resolution", sa.Text, nullable=True),
+)
+
+# What is left of an erased person: a salted hash of each way they were named — e-mail,
+# phone, anonymous web id, ATS or CRM id — so a later import, event or webhook naming them
+# is refused and their suppression holds. Nothing readable.
+tombstones = sa.Table(
+    "tombstones",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("erasure", sa.String(36), nullable=False, index=True),  # one erasure, many rows
+    sa.Column("kind", sa.String(40), nullable=False),  # email, phone, anonymous, bullhorn…
+    sa.Column("hash", sa.String(64), nullable=True, index=True),  # None: named by nothing
+    sa.Column("at", Time, nullable=False),
+    sa.Column("basis", sa.String(100), nullable=False),  # request, retention, ats-delete…
+    sa.Column("source", sa.String(100), nullable=False),
+)
+
+# Values the store keeps for itself, such as the salt of tombstone hashes.
+store_secrets = sa.Table(
+    "store_secrets",
+    metadata,
+    sa.Column("name", sa.String(60), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+)
+
+# Append-only: who did what, when (model versions, manual moves, keys, exports, erasures,
+# retention runs).
+audit_log = sa.Table(
+    "audit_log",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", Time, nullable=False, index=True),
+    sa.Column("actor", sa.String(200), nullable=False),
+    sa.Column("action", sa.String(60), nullable=False),
+    sa.Column("subject", sa.String(200), nullable=True),  # what it acted on: a lead, a key…
+    sa.Column("details", sa.JSON, nullable=False),
+)
+
+# Self-identified demographics for EEO and fairness reporting: apart from everything that
+# scores, read only by the fairness report.
+demographics = sa.Table(
+    "demographics",
+    metadata,
+    sa.Column("person_id", sa.String(36), sa.ForeignKey("people.id"), primary_key=True),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("collected_at", Time, nullable=False),
+)
+
+# ------------------------------------------------------------------ integrations (DESIGN §8)
+
+# A poller's position, one row per integration: the Bullhorn subscription and the batch
+# fetched but not yet acknowledged (its requestId), Jobvite's last full pass.
+integration_state = sa.Table(
+    "integration_state",
+    metadata,
+    sa.Column("name", sa.String(100), primary_key=True),  # e.g. bullhorn, jobvite
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("updated_at", Time, nullable=False),
+)
+
+# The last seen version of each record a polled system has no webhooks for (Jobvite):
+# the next poll diffs against it to make created / changed / hired events.
+integration_snapshots = sa.Table(
+    "integration_snapshots",
+    metadata,
+    sa.Column("source", sa.String(40), primary_key=True),
+    sa.Column("entity", sa.String(40), primary_key=True),  # candidate, requisition…
+    sa.Column("entity_id", sa.String(200), primary_key=True),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("data", sa.JSON, nullable=False),
+    sa.Column("seen_at", Time, nullable=False),
 )

@@ -43,7 +43,6 @@ def upgrade() -> None:
         "routing_cursors",
         sa.Column("team", sa.String(100), nullable=False),
         sa.Column("last_member", sa.String(200), nullable=True),
-        sa.Column("turns", sa.Integer, nullable=False),
         sa.PrimaryKeyConstraint("team", name="pk_routing_cursors"),
     )
     op.create_table(
