@@ -385,3 +385,21 @@ integration_snapshots = sa.Table(
     sa.Column("data", sa.JSON, nullable=False),
     sa.Column("seen_at", Time, nullable=False),
 )
+
+# ------------------------------------------------------------------------ analytics (DESIGN §2)
+
+# Marketing spend, imported: what a channel or campaign cost over a period, for cost per
+# lead, MQL, SQL and win. ``id`` is the idempotency key of an imported row.
+spend = sa.Table(
+    "spend",
+    metadata,
+    sa.Column("id", sa.String(200), primary_key=True),
+    sa.Column("channel", sa.String(200), nullable=True),
+    sa.Column("campaign", sa.String(200), nullable=True),
+    sa.Column("audience", sa.String(40), nullable=True),
+    sa.Column("period_start", Time, nullable=False),
+    sa.Column("period_end", Time, nullable=False),
+    sa.Column("amount", sa.Numeric(14, 2), nullable=False),
+    sa.Column("currency", sa.String(3), nullable=False),
+    sa.Column("imported_at", Time, nullable=False),
+)
