@@ -341,6 +341,10 @@ def test_a_rejection_needs_a_reason_and_cools_down_before_another_mql(store: Sto
     assert bad.value.field == "reason"
     assert "no-budget" in str(bad.value)
     handoff.decide(lead_id, "reject", T0 + HOUR, actor="ana", reason="bad-timing")
+    with store.engine.connect() as conn:
+        clock = handoff.sla(conn, lead_id, T0 + 2 * DAY)  # past due: rejected, not breached
+    assert clock is not None
+    assert (clock["status"], clock["seconds_left"]) == ("stopped", None)
     row = lead(store, lead_id)
     assert row.stage == "recycled"
     assert epoch(row.mql_blocked_until) == T0 + HOUR + 30 * DAY

@@ -510,12 +510,17 @@ class Handoff:
             return None
         due = None if row.due_at is None else epoch(row.due_at)
         touched = None if row.touched_at is None else epoch(row.touched_at)
+        stage = conn.scalar(sa.select(leads.c.stage).where(leads.c.id == lead_id))
         if due is None:
             status = "none"
         elif touched is not None:
             status = "met" if touched <= due else "late"
-        elif row.breached_at is not None or now > due:
+        elif row.breached_at is not None:
             status = "breached"
+        elif stage not in OPEN_STAGES:  # rejected, disqualified, expired: the clock stopped
+            status = "stopped"
+        elif now > due:
+            status = "breached"  # due, and the timer has not fired yet
         else:
             status = "running"
         cadence = self._cadence(conn, lead_id, epoch(row.at))
@@ -527,7 +532,7 @@ class Handoff:
             "due_at": None if due is None else utc(due).isoformat(),
             "touched_at": None if touched is None else utc(touched).isoformat(),
             "status": status,
-            "seconds_left": None if due is None or touched is not None else round(due - now, 1),
+            "seconds_left": round(due - now, 1) if status == "running" and due else None,
             "cadence": cadence,
         }
 
