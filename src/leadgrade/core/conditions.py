@@ -1,8 +1,10 @@
 """Conditions on one value: the operators that fit rules and event filters share.
 
 A condition is built once from a model file and then tested against many values, so
-each operator is a small object with a precompiled ``test`` and a ``describe`` that says
-in words what it checks (for explanations and lint output).
+each operator is a small object with a precompiled ``test``, a ``describe`` that says
+in words what it checks (for explanations and lint output), and a ``sql`` that renders
+the same test as a SQL fragment through a :class:`SqlRender` (``leadgrade.sql`` gives
+one built on sqlglot): one object, three renderings, so they cannot drift apart.
 
 String comparisons ignore case and surrounding whitespace: CRM exports spell the same
 industry ``Staffing``, ``staffing`` and ``STAFFING ``. A value that is missing (absent,
@@ -12,17 +14,66 @@ industry ``Staffing``, ``staffing`` and ``STAFFING ``. A value that is missing (
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 Scalar = str | int | float | bool
+
+V = TypeVar("V")  # a value a condition tests (a column), as a SQL renderer knows it
+E = TypeVar("E")  # a SQL expression
+
+#: What ``equals: true`` and ``equals: false`` accept in text (any case).
+TRUE_WORDS = ("true", "yes", "1")
+FALSE_WORDS = ("false", "no", "0")
+
+
+class SqlRender(Protocol[V, E]):
+    """The SQL forms a rule is made of; :mod:`leadgrade.sql` implements them with sqlglot.
+
+    Values reach SQL as text (a lead attribute or event property column). Each test
+    method returns a boolean expression that is true exactly when the Python test holds
+    for that text, and false or NULL otherwise (so tests combine with AND and OR, never
+    NOT). ``fold`` means stripped of surrounding whitespace and case-folded, as
+    :func:`_fold`; texts handed to the methods are already folded and never empty."""
+
+    def attribute(self, name: str) -> V: ...
+
+    def event_property(self, name: str) -> V: ...
+
+    def present(self, value: V) -> E: ...
+
+    def missing(self, value: V) -> E: ...
+
+    def folded_in(self, value: V, texts: Sequence[str]) -> E: ...
+
+    def number_in(self, value: V, numbers: Sequence[float]) -> E: ...
+
+    def number_between(self, value: V, low: float | None, high: float | None) -> E: ...
+
+    def folded_contains(self, value: V, needle: str) -> E: ...
+
+    def folded_prefix(self, value: V, prefix: str) -> E: ...
+
+    def search(self, value: V, pattern: re.Pattern[str]) -> E: ...
+
+    def all_of(self, parts: Sequence[E]) -> E: ...
+
+    def any_of(self, parts: Sequence[E]) -> E: ...
+
+    def never(self) -> E: ...
+
+    def event_type_in(self, types: Sequence[str]) -> E: ...
+
+    def first_case(self, cases: Sequence[tuple[E, float]]) -> E: ...
 
 
 class Condition(Protocol):
     def test(self, value: object) -> bool: ...
 
     def describe(self) -> str: ...
+
+    def sql(self, to: SqlRender[V, E], value: V) -> E: ...
 
 
 def is_missing(value: object) -> bool:
@@ -56,11 +107,21 @@ def _same(expected: Scalar, value: object) -> bool:
     if isinstance(expected, bool):
         if isinstance(value, bool):
             return value is expected
-        return _fold(value) in (("true", "yes", "1") if expected else ("false", "no", "0"))
+        return _fold(value) in (TRUE_WORDS if expected else FALSE_WORDS)
     if isinstance(expected, int | float):
         number = as_number(value)
         return number is not None and number == float(expected)
     return _fold(value) == expected.strip().casefold()
+
+
+def _same_sql(to: SqlRender[V, E], value: V, expected: Scalar) -> E:
+    """:func:`_same` on a text value (and not missing), in SQL."""
+    if isinstance(expected, bool):
+        return to.folded_in(value, TRUE_WORDS if expected else FALSE_WORDS)
+    if isinstance(expected, int | float):
+        return to.number_in(value, [float(expected)])
+    folded = expected.strip().casefold()
+    return to.folded_in(value, [folded]) if folded else to.never()
 
 
 def _items(value: object) -> Iterable[object]:
@@ -79,6 +140,9 @@ class Equals:
 
     def describe(self) -> str:
         return f"is {self.expected!r}"
+
+    def sql(self, to: SqlRender[V, E], value: V) -> E:
+        return _same_sql(to, value, self.expected)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +174,21 @@ class In:
             return f"is in list {self.label!r}"
         return f"is one of {', '.join(repr(o) for o in self.options)}"
 
+    def sql(self, to: SqlRender[V, E], value: V) -> E:
+        texts = set(self._folded) - {""}  # a missing value never matches
+        numbers: list[float] = []
+        for option in self.options:
+            if isinstance(option, bool):
+                texts.update(TRUE_WORDS if option else FALSE_WORDS)
+            elif not isinstance(option, str):
+                numbers.append(float(option))
+        parts = []
+        if texts:
+            parts.append(to.folded_in(value, sorted(texts)))
+        if numbers:
+            parts.append(to.number_in(value, sorted(set(numbers))))
+        return to.any_of(parts) if parts else to.never()
+
 
 @dataclass(frozen=True, slots=True)
 class Matches:
@@ -122,6 +201,9 @@ class Matches:
 
     def describe(self) -> str:
         return f"matches /{self.pattern.pattern}/"
+
+    def sql(self, to: SqlRender[V, E], value: V) -> E:
+        return to.all_of([to.present(value), to.search(value, self.pattern)])
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +228,9 @@ class Between:
             return f"is at least {self.low:g}"
         return f"is between {self.low:g} and {self.high:g}"
 
+    def sql(self, to: SqlRender[V, E], value: V) -> E:
+        return to.number_between(value, self.low, self.high)
+
 
 @dataclass(frozen=True, slots=True)
 class Exists:
@@ -156,6 +241,9 @@ class Exists:
 
     def describe(self) -> str:
         return "is present" if self.present else "is missing"
+
+    def sql(self, to: SqlRender[V, E], value: V) -> E:
+        return to.present(value) if self.present else to.missing(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +260,12 @@ class Contains:
     def describe(self) -> str:
         return f"contains {self.needle!r}"
 
+    def sql(self, to: SqlRender[V, E], value: V) -> E:
+        needle = _fold(self.needle)
+        if not needle:
+            return to.present(value)
+        return to.all_of([to.present(value), to.folded_contains(value, needle)])
+
 
 @dataclass(frozen=True, slots=True)
 class Prefix:
@@ -185,6 +279,12 @@ class Prefix:
     def describe(self) -> str:
         return f"starts with {self.prefix!r}"
 
+    def sql(self, to: SqlRender[V, E], value: V) -> E:
+        prefix = self.prefix.casefold()  # not stripped: the value is, the prefix is not
+        if not prefix:
+            return to.present(value)
+        return to.all_of([to.present(value), to.folded_prefix(value, prefix)])
+
 
 @dataclass(frozen=True, slots=True)
 class AllOf:
@@ -197,6 +297,9 @@ class AllOf:
 
     def describe(self) -> str:
         return " and ".join(part.describe() for part in self.parts)
+
+    def sql(self, to: SqlRender[V, E], value: V) -> E:
+        return to.all_of([part.sql(to, value) for part in self.parts])
 
 
 OPERATORS = (
@@ -241,6 +344,9 @@ class Memo:
 
     def describe(self) -> str:
         return self.condition.describe()
+
+    def sql(self, to: SqlRender[V, E], value: V) -> E:
+        return self.condition.sql(to, value)
 
 
 def build(operands: Mapping[str, object], lists: Mapping[str, Iterable[str]]) -> Condition:
