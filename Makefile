@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := test
-.PHONY: demo test check lint format typecheck pytest bench bench-ingest sample clean
+.PHONY: demo test check lint format typecheck pytest bench bench-ingest bench-handoff bench-batch sample clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,12 @@ bench: $(STAMP)
 
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/ingest_bench.py
+
+bench-batch: $(STAMP)
+	$(BIN)/python bench/batch_bench.py
+
+bench-handoff: $(STAMP)
+	$(BIN)/python bench/handoff_bench.py
 
 sample: $(STAMP)
 	$(BIN)/python scripts/make_sample.py

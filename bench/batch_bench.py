@@ -469,9 +469,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     figures = [
         Figure("hand-written DuckDB query (the ceiling)", min(runs["ceiling"]), events),
-        Figure(
-            "compiled DuckDB query", min(runs["compiled"]), events, "replayed rows checked"
-        ),
+        Figure("compiled DuckDB query", min(runs["compiled"]), events, "replayed rows checked"),
         Figure("compiled DuckDB query, --unique-event-ids", min(runs["compiled_unique"]), events),
     ]
 

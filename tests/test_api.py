@@ -59,11 +59,12 @@ def test_keys_are_required_and_scoped(client: TestClient) -> None:
 def test_events_are_idempotent(client: TestClient) -> None:
     keys = token(client, "ingest")
     first = client.post("/v1/events", json=event("e1"), headers=keys)
-    assert first.json() == {"accepted": 1, "duplicates": 0, "valid": 1}
+    assert first.json() == {"accepted": 1, "duplicates": 0, "refused": 0, "valid": 1}
     batch = {"events": [event("e1"), event("e2", occurred_at="2026-09-30T11:00:00+02:00")]}
     assert client.post("/v1/events", json=batch, headers=keys).json() == {
         "accepted": 1,
         "duplicates": 1,
+        "refused": 0,
         "valid": 2,
     }
 
@@ -72,7 +73,7 @@ def test_a_dry_run_checks_events_and_stores_nothing(client: TestClient) -> None:
     keys = token(client, "ingest")
     batch = {"events": [event("d1"), event("d2")]}
     answer = client.post("/v1/events?dry_run=true", json=batch, headers=keys)
-    assert answer.json() == {"accepted": 0, "duplicates": 0, "valid": 2}
+    assert answer.json() == {"accepted": 0, "duplicates": 0, "refused": 0, "valid": 2}
     bad = client.post("/v1/events?dry_run=true", json=event("d3", type="Bad"), headers=keys)
     assert bad.status_code == 422
     assert client.post("/v1/events", json=batch, headers=keys).json()["accepted"] == 2

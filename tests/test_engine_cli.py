@@ -151,7 +151,7 @@ def test_serve_answers_over_http(workspace: Path) -> None:
                 "email": "dee@acme.com",
             },
         )
-        assert posted.json() == {"accepted": 1, "duplicates": 0, "valid": 1}
+        assert posted.json() == {"accepted": 1, "duplicates": 0, "refused": 0, "valid": 1}
         items = httpx.get(f"{base}/v1/leads", headers=headers).json()["items"]
         assert [(i["email"], i["audience"]) for i in items] == [("dee@acme.com", "employer")]
     finally:

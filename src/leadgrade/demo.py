@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from leadgrade.engine import Engine, EventIn
+from leadgrade.handoff.service import Handoff
 from leadgrade.leads import StageMove, move_stages
 from leadgrade.store.schema import events, leads, people, stage_changes
 from leadgrade.synthetic import ACTOR, DAY, Firm, Move, sales_moves
@@ -45,6 +46,7 @@ class _Due:
     lead_id: str
     after_row: int = field(compare=False)  # the history row that must still be the last
     moves: tuple[Move, ...] = field(compare=False)
+    first_row: int = field(default=0, compare=False)  # the MQL's history row
 
 
 def batches(firm_events: Sequence[EventIn], size: int = BATCH) -> Iterator[list[EventIn]]:
@@ -62,7 +64,10 @@ def batches(firm_events: Sequence[EventIn], size: int = BATCH) -> Iterator[list[
 def build(
     engine: Engine, firm: Firm, progress: Callable[[int, int], None] | None = None
 ) -> BuildResult:
-    """Replay ``firm`` into ``engine``'s store; ``progress(done, total)`` after each batch."""
+    """Replay ``firm`` into ``engine``'s store; ``progress(done, total)`` after each batch.
+    With a handoff on the engine, MQLs are routed as they appear, due timers (SLA
+    breaches) fire at their time in the story, and a rep's first move on an MQL comes
+    with their call (a touch, which stops the SLA clock)."""
     result = BuildResult()
     queue: list[_Due] = []
     episodes: Counter[str] = Counter()
@@ -71,7 +76,7 @@ def build(
     for batch in batches(firm.events):
         first, last = batch[0].occurred_at, batch[-1].occurred_at
         _act(engine, queue, first, result)
-        result.expired += len(engine.tick(first))
+        result.expired += _tick(engine, first)
         ingested = engine.ingest(batch, last)
         result.stored += ingested.accepted
         result.replays += ingested.duplicates
@@ -81,8 +86,16 @@ def build(
         if progress is not None:
             progress(done, total)
     _act(engine, queue, firm.now, result)
-    result.expired += len(engine.tick(firm.now))
+    result.expired += _tick(engine, firm.now)
     return result
+
+
+def _tick(engine: Engine, now: float) -> int:
+    """Expire due MQLs and, with a handoff, fire due timers; returns MQLs expired."""
+    handoff = Handoff.of(engine)
+    if handoff is None:
+        return len(engine.tick(now))
+    return handoff.tick(now)["expired"]
 
 
 def _plan(
@@ -129,7 +142,7 @@ def _plan(
         moves = sales_moves(person, firm.seed, episode)
         if moves:
             at = epoch(row.at) + moves[0].after
-            heapq.heappush(queue, _Due(at, row.lead_id, row.id, tuple(moves)))
+            heapq.heappush(queue, _Due(at, row.lead_id, row.id, tuple(moves), row.id))
 
 
 def _act(engine: Engine, queue: list[_Due], until: float, result: BuildResult) -> None:
@@ -149,6 +162,21 @@ def _act(engine: Engine, queue: list[_Due], until: float, result: BuildResult) -
             last = _last_rows(conn, due)
             ready = [item for item in due.values() if last.get(item.lead_id) == item.after_row]
             ready.sort()
+            handoff = Handoff.of(engine)
+            if handoff is not None:
+                for item in ready:
+                    if item.after_row == item.first_row:  # sales' first move: a call first
+                        handoff.record_touch(
+                            conn,
+                            f"demo-call:{item.after_row}",
+                            item.lead_id,
+                            "call",
+                            item.at,
+                            item.at,
+                            ACTOR,
+                            "demo",
+                            None,
+                        )
             move_stages(
                 conn,
                 [
@@ -164,7 +192,14 @@ def _act(engine: Engine, queue: list[_Due], until: float, result: BuildResult) -
             rest = item.moves[1:]
             if rest:
                 heapq.heappush(
-                    queue, _Due(item.at + rest[0].after, item.lead_id, last[item.lead_id], rest)
+                    queue,
+                    _Due(
+                        item.at + rest[0].after,
+                        item.lead_id,
+                        last[item.lead_id],
+                        rest,
+                        item.first_row,
+                    ),
                 )
         for item in later:
             heapq.heappush(queue, item)

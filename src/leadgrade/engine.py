@@ -33,6 +33,7 @@ from leadgrade.core.scoring import (
     fit_contributions,
     numbers,
 )
+from leadgrade.privacy import tombstones
 from leadgrade.store import Store
 from leadgrade.store.bulk import Bulk, among, chunked
 from leadgrade.store.schema import (
@@ -47,6 +48,9 @@ from leadgrade.store.schema import (
 from leadgrade.times import epoch, utc
 
 logger = logging.getLogger(__name__)
+
+#: Events that change a person's consent (docs/compliance.md).
+CONSENT_EVENTS = frozenset({"sms.reply", "email.unsubscribe"})
 
 STAGES = ("lead", "mql", "sal", "sql", "opportunity", "won", "recycled", "disqualified")
 
@@ -182,6 +186,16 @@ class IngestResult:
     inserted: set[str] = field(default_factory=set)  # ids of the events stored
     domain_events: list[DomainEvent] = field(default_factory=list)
     written: set[str] = field(default_factory=set)  # ids of the leads written
+    refused: set[str] = field(default_factory=set)  # ids of events naming an erased person
+    #: The stored events of type ``touch.*``: sales touches logged in a CRM or ATS, which
+    #: the handoff records against the person's leads (docs/handoff.md).
+    touches: list[dict[str, Any]] = field(default_factory=list)
+    #: The stored events a person's consent depends on (``CONSENT_EVENTS``: an SMS reply
+    #: may mean stop, an unsubscribe is an e-mail opt-out), and the people whose attributes
+    #: were set or changed, with their attributes now (CRM opt-out flags):
+    #: leadgrade.privacy.optout records them as opt-outs.
+    consent_events: list[dict[str, Any]] = field(default_factory=list)
+    reattributed: dict[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------- engine
@@ -203,6 +217,9 @@ class Engine:
         self.shadows: dict[str, tuple[str, Model]] = dict(shadows or {})
         self._subscribers: list[Callable[[DomainEvent], None]] = []
         self._within: list[Callable[[sa.Connection, IngestResult], None]] = []
+        #: What rides on this engine's transactions (the handoff, segments), by name, so
+        #: that an engine has one of each however many callers ask for it.
+        self.services: dict[str, object] = {}
 
     def within(self, handler: Callable[[sa.Connection, IngestResult], None]) -> None:
         """Call ``handler(conn, result)`` inside every transaction that writes leads,
@@ -211,7 +228,13 @@ class Engine:
         self._within.append(handler)
 
     def _before_commit(self, conn: sa.Connection, result: IngestResult) -> None:
-        if result.written or result.domain_events:
+        if (
+            result.written
+            or result.domain_events
+            or result.touches
+            or result.consent_events
+            or result.reattributed
+        ):
             for handler in self._within:
                 handler(conn, result)
 
@@ -250,9 +273,11 @@ class Engine:
         with self.store.transaction() as conn:
             fresh = self._new_events(conn, batch)
             result.duplicates = len(batch) - len(fresh)
+            fresh = self._refuse_erased(conn, fresh, result)
             if not fresh:
                 return result
             people_of, known, refit = self._resolve_people(conn, fresh, now, result)
+            result.reattributed.update({p: known.get(p, {}) for p in refit})
             received = utc(now)
             placed: dict[tuple[str, str | None, str | None], list[str]] = {}
             rows: list[dict[str, Any]] = []
@@ -274,11 +299,15 @@ class Engine:
             inserted = self._insert_events(conn, rows)
             result.accepted = len(inserted)
             result.inserted = inserted
-            result.duplicates = len(batch) - len(inserted)
+            result.duplicates = len(batch) - len(inserted) - len(result.refused)
             touched: dict[tuple[str, str], list[Event]] = {}
             for event, row in zip(fresh, rows, strict=True):
                 if event.id not in inserted:
                     continue
+                if event.type.startswith("touch."):
+                    result.touches.append(row)
+                elif event.type in CONSENT_EVENTS:
+                    result.consent_events.append(row)
                 core = Event(event.id, event.type, event.occurred_at, event.properties)
                 for audience in row["audiences"]:
                     touched.setdefault((row["person_id"], audience), []).append(core)
@@ -303,7 +332,26 @@ class Engine:
             found = seen[key] = [a for a in self.audiences.audiences_of(event) if a in self.models]
         return found
 
-    # -- idempotency
+    # -- idempotency and erasure
+
+    def _refuse_erased(
+        self, conn: sa.Connection, fresh: list[EventIn], result: IngestResult
+    ) -> list[EventIn]:
+        """Leave out the events that name an erased person (by any id their tombstone
+        holds: e-mail, phone, anonymous id, ATS id): an erased person is not brought back
+        by a later import or webhook."""
+        named = {event.id: _names(event) for event in fresh}
+        gone = tombstones.buried(conn, {name for names in named.values() for name in names})
+        if not gone:
+            return fresh
+        kept = []
+        for event in fresh:
+            if named[event.id] & gone:
+                result.refused.add(event.id)
+            else:
+                kept.append(event)
+        logger.info("refused %d events naming erased people", len(result.refused))
+        return kept
 
     def _new_events(self, conn: sa.Connection, batch: Sequence[EventIn]) -> list[EventIn]:
         """The events of ``batch`` not stored yet, each id once (the first wins)."""
@@ -347,6 +395,8 @@ class Engine:
                 rows = []
                 for person in new_people:
                     attributes[person] = traits.pop(person, {})
+                    if attributes[person]:  # a new person's first attributes
+                        result.reattributed[person] = attributes[person]
                     rows.append(
                         {
                             "id": person,
@@ -836,7 +886,8 @@ class Engine:
         probe = EventIn("", "identify", now, person, traits=traits)
         result = IngestResult(now=now)
         with self.store.transaction() as conn:
-            owners, _, _ = self._resolve_people(conn, [probe], now, result)
+            owners, known, changed = self._resolve_people(conn, [probe], now, result)
+            result.reattributed.update({p: known.get(p, {}) for p in changed})
             person_id = owners[""]
             self._refit(conn, person_id, result)
             self._before_commit(conn, result)
@@ -854,6 +905,7 @@ class Engine:
             ).rowcount
             if not changed:
                 return False
+            result.reattributed[person_id] = dict(attributes)
             self._refit(conn, person_id, result)
             self._before_commit(conn, result)
         self._publish(result.domain_events)
@@ -1095,6 +1147,11 @@ class Engine:
             changed.add(found[key])
         return changed
 
+    def roll_up(self, conn: sa.Connection, account_ids: set[str], now: float) -> None:
+        """Recompute these accounts from their contacts' leads (after contacts leave them:
+        an erasure), in the caller's transaction."""
+        self._roll_up(conn, account_ids, IngestResult(now=now))
+
     def _roll_up(self, conn: sa.Connection, account_ids: set[str], result: IngestResult) -> None:
         """Recompute these accounts from all their contacts' leads, valued now (two stored
         numbers a contact, no state to decode); an account meeting its model's
@@ -1174,6 +1231,23 @@ class _Plan:
             ):
                 del values["mql_expires_at"]
         return values | {"id": self.lead_id}
+
+
+PHONE_TRAITS = ("phone", "mobile_phone", "mobile", "phone_number")
+
+
+def _names(event: EventIn) -> set[tuple[str, str]]:
+    """Every way an event names its person: its ids, and the e-mail and phones in its
+    traits."""
+    names = {name for name in event.person.identities() if name[0] != "person"}
+    email = event.traits.get("email")
+    if isinstance(email, str) and email.strip():
+        names.add(("email", email))
+    for trait in PHONE_TRAITS:
+        value = event.traits.get(trait)
+        if isinstance(value, str) and value.strip():
+            names.add(("phone", value))
+    return names
 
 
 def _may_return(model: Model, lead: Any, at: float) -> bool:

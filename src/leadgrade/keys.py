@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from leadgrade import audit
 from leadgrade.store.schema import api_keys
 
 SCOPES = ("ingest", "read", "write", "admin")
@@ -35,8 +36,11 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_key(conn: sa.Connection, name: str, scopes: list[str], now: float) -> tuple[ApiKey, str]:
-    """A new key; the token (returned once) is what clients send as ``Bearer``."""
+def create_key(
+    conn: sa.Connection, name: str, scopes: list[str], now: float, *, actor: str = "system"
+) -> tuple[ApiKey, str]:
+    """A new key; the token (returned once) is what clients send as ``Bearer``. Audited
+    as ``actor``'s."""
     unknown = sorted(set(scopes) - set(SCOPES))
     if unknown or not scopes:
         raise ValueError(
@@ -51,6 +55,9 @@ def create_key(conn: sa.Connection, name: str, scopes: list[str], now: float) ->
             scopes=sorted(set(scopes)),
             created_at=datetime.fromtimestamp(now, UTC),
         )
+    )
+    audit.record(
+        conn, actor, "key.created", key_id, {"name": name, "scopes": sorted(set(scopes))}, now
     )
     return ApiKey(key_id, name, frozenset(scopes)), f"lg_{key_id}_{secret}"
 
@@ -68,12 +75,20 @@ def verify(conn: sa.Connection, token: str) -> ApiKey | None:
     return ApiKey(row.id, row.name, frozenset(row.scopes))
 
 
-def revoke(conn: sa.Connection, key_id: str, now: float) -> bool:
+def revoke(conn: sa.Connection, key_id: str, now: float, *, actor: str = "system") -> bool:
+    """Revoke a key (audited as ``actor``'s); False when there is no such active key."""
+    name = conn.scalar(
+        sa.select(api_keys.c.name).where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+    )
+    if name is None:
+        return False
     result = conn.execute(
         sa.update(api_keys)
         .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
         .values(revoked_at=datetime.fromtimestamp(now, UTC))
     )
+    if result.rowcount:
+        audit.record(conn, actor, "key.revoked", key_id, {"name": name}, now)
     return bool(result.rowcount)
 
 

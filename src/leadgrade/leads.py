@@ -14,7 +14,15 @@ from leadgrade.core import EngagementState, Model, Scorecard
 from leadgrade.core.attributes import enrich
 from leadgrade.core.scoring import assemble, fit_contributions
 from leadgrade.engine import STAGES
-from leadgrade.store.schema import events, leads, people, stage_changes
+from leadgrade.store.schema import (
+    assignments,
+    events,
+    leads,
+    outbox,
+    people,
+    stage_changes,
+    touches,
+)
 from leadgrade.times import epoch
 
 
@@ -126,9 +134,23 @@ def get_lead(
     return _view(row, models[row.audience], now)
 
 
+def get_leads(
+    conn: sa.Connection, models: Mapping[str, Model], lead_ids: Sequence[str], now: float
+) -> list[LeadView]:
+    """Several leads now, in a query a few hundred ids; unknown ids are left out."""
+    found = []
+    ids = sorted(set(lead_ids))
+    for start in range(0, len(ids), 500):
+        for row in conn.execute(_query().where(leads.c.id.in_(ids[start : start + 500]))):
+            if row.audience in models:
+                found.append(_view(row, models[row.audience], now))
+    return found
+
+
 def timeline(conn: sa.Connection, lead: LeadView) -> list[dict[str, Any]]:
     """The lead's events (of its audience, and those about the person that feed no
-    audience, such as identify calls) and stage changes, oldest first."""
+    audience, such as identify calls), stage changes, assignments, touches and
+    notifications, oldest first."""
     items: list[dict[str, Any]] = []
     for row in conn.execute(sa.select(events).where(events.c.person_id == lead.person_id)):
         if not row.audiences or lead.audience in row.audiences:
@@ -153,6 +175,45 @@ def timeline(conn: sa.Connection, lead: LeadView) -> list[dict[str, Any]]:
                 "to": row.to_stage,
                 "actor": row.actor,
                 "reason": row.reason,
+            }
+        )
+    for row in conn.execute(sa.select(assignments).where(assignments.c.lead_id == lead.id)):
+        items.append(
+            {
+                "kind": "assignment",
+                "at": epoch(row.at),
+                "owner": row.owner or None,
+                "team": row.team,
+                "rule": row.rule,
+                "reason": row.reason,
+                "due_at": None if row.due_at is None else epoch(row.due_at),
+                "breached_at": None if row.breached_at is None else epoch(row.breached_at),
+            }
+        )
+    for row in conn.execute(sa.select(touches).where(touches.c.lead_id == lead.id)):
+        items.append(
+            {
+                "kind": "touch",
+                "at": epoch(row.at),
+                "id": row.id,
+                "type": row.kind,
+                "actor": row.actor,
+                "source": row.source,
+                "note": row.note,
+            }
+        )
+    for row in conn.execute(
+        sa.select(
+            outbox.c.event_type, outbox.c.destination, outbox.c.status, outbox.c.created_at
+        ).where(outbox.c.lead_id == lead.id)
+    ):
+        items.append(
+            {
+                "kind": "notification",
+                "at": epoch(row.created_at),
+                "type": row.event_type,
+                "destination": row.destination,
+                "status": row.status,
             }
         )
     items.sort(key=lambda item: (item["at"], item["kind"]))

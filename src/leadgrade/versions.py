@@ -3,6 +3,7 @@ audience; activating one rescores that audience's leads from their event history
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from leadgrade import audit
 from leadgrade.core import Model, parse_model
 from leadgrade.engine import Engine
 from leadgrade.store.schema import model_versions
@@ -52,10 +54,17 @@ def _version(row: Any) -> ModelVersion:
 
 
 def add_version(
-    conn: sa.Connection, text: str, source: str, lists: Mapping[str, tuple[str, ...]], now: float
+    conn: sa.Connection,
+    text: str,
+    source: str,
+    lists: Mapping[str, tuple[str, ...]],
+    now: float,
+    *,
+    actor: str = "system",
 ) -> tuple[ModelVersion, Model]:
     """Store ``text`` as a draft version of its audience (the same text twice is one
-    version). Raises :class:`leadgrade.core.ModelError` when the model does not load."""
+    version); a new version is written to the audit log as ``actor``'s. Raises
+    :class:`leadgrade.core.ModelError` when the model does not load."""
     model = parse_model(text, source, lists)
     row = conn.execute(
         sa.select(model_versions).where(
@@ -74,6 +83,14 @@ def add_version(
             status="draft",
             created_at=datetime.fromtimestamp(now, UTC),
         )
+    )
+    audit.record(
+        conn,
+        actor,
+        "model.created",
+        version_id,
+        {"audience": model.audience, "digest": model.digest, "source": source},
+        now,
     )
     row = conn.execute(sa.select(model_versions).where(model_versions.c.id == version_id)).one()
     return _version(row), model
@@ -117,11 +134,13 @@ def start_shadow(
     lists: Mapping[str, tuple[str, ...]],
     now: float,
     progress: Progress | None = None,
+    *,
+    actor: str = "system",
 ) -> tuple[ModelVersion, int]:
     """Run a stored version in shadow beside its audience's active version: it scores
     every lead (apart, no stage moves) from now on. The audience's previous shadow version,
-    if any, goes back to draft. Raises KeyError for an unknown version, ValueError for the
-    active one."""
+    if any, goes back to draft. Audited as ``actor``'s. Raises KeyError for an unknown
+    version, ValueError for the active one."""
     with engine.store.transaction() as conn:
         found = version_text(conn, version_id)
         if found is None:
@@ -130,6 +149,13 @@ def start_shadow(
         if version.status == "active":
             raise ValueError("this version is the active one; shadow a draft beside it")
         model = parse_model(text, f"version {version.id}", lists)
+        replaced = conn.scalars(
+            sa.select(model_versions.c.id).where(
+                model_versions.c.audience == version.audience,
+                model_versions.c.status == "shadow",
+                model_versions.c.id != version.id,
+            )
+        ).all()
         conn.execute(
             sa.update(model_versions)
             .where(
@@ -143,6 +169,14 @@ def start_shadow(
             .where(model_versions.c.id == version.id)
             .values(status="shadow")
         )
+        audit.record(
+            conn,
+            actor,
+            "model.shadow_started",
+            version.id,
+            {"audience": version.audience, "digest": version.digest, "replaced": list(replaced)},
+            now,
+        )
     engine.stop_shadow(version.audience)
     scored = engine.start_shadow(version.id, model, now, progress=progress)
     with engine.store.engine.connect() as conn:
@@ -151,8 +185,11 @@ def start_shadow(
     return current[0], scored
 
 
-def stop_shadow(engine: Engine, version_id: str) -> ModelVersion:
-    """Take a version out of shadow (back to draft) and drop its numbers."""
+def stop_shadow(
+    engine: Engine, version_id: str, *, actor: str = "system", now: float | None = None
+) -> ModelVersion:
+    """Take a version out of shadow (back to draft) and drop its numbers; audited as
+    ``actor``'s at ``now`` (default: the clock) when it was in shadow."""
     with engine.store.transaction() as conn:
         found = version_text(conn, version_id)
         if found is None:
@@ -164,6 +201,14 @@ def stop_shadow(engine: Engine, version_id: str) -> ModelVersion:
                 .where(model_versions.c.id == version.id)
                 .values(status="draft")
             )
+            audit.record(
+                conn,
+                actor,
+                "model.shadow_stopped",
+                version.id,
+                {"audience": version.audience, "digest": version.digest},
+                time.time() if now is None else now,
+            )
     if engine.shadows.get(version.audience, ("",))[0] == version.id:
         engine.stop_shadow(version.audience)
     with engine.store.engine.connect() as conn:
@@ -172,8 +217,18 @@ def stop_shadow(engine: Engine, version_id: str) -> ModelVersion:
     return current[0]
 
 
-def mark_active(conn: sa.Connection, version: ModelVersion, now: float) -> None:
-    """Make ``version`` its audience's active version; the one before is retired."""
+def mark_active(
+    conn: sa.Connection, version: ModelVersion, now: float, *, actor: str = "system"
+) -> None:
+    """Make ``version`` its audience's active version; the one before is retired. Audited
+    as ``actor``'s."""
+    before = conn.scalars(
+        sa.select(model_versions.c.id).where(
+            model_versions.c.audience == version.audience,
+            model_versions.c.status == "active",
+            model_versions.c.id != version.id,
+        )
+    ).all()
     conn.execute(
         sa.update(model_versions)
         .where(model_versions.c.audience == version.audience, model_versions.c.status == "active")
@@ -183,6 +238,14 @@ def mark_active(conn: sa.Connection, version: ModelVersion, now: float) -> None:
         sa.update(model_versions)
         .where(model_versions.c.id == version.id)
         .values(status="active", activated_at=datetime.fromtimestamp(now, UTC))
+    )
+    audit.record(
+        conn,
+        actor,
+        "model.activated",
+        version.id,
+        {"audience": version.audience, "digest": version.digest, "retired": list(before)},
+        now,
     )
 
 
@@ -195,16 +258,18 @@ def activate(
     lists: Mapping[str, tuple[str, ...]],
     now: float,
     progress: Progress | None = None,
+    *,
+    actor: str = "system",
 ) -> tuple[ModelVersion, int]:
     """Make a stored version active and rescore its audience; returns it and the number
-    of leads rescored. Raises KeyError for an unknown version."""
+    of leads rescored. Audited as ``actor``'s. Raises KeyError for an unknown version."""
     with engine.store.transaction() as conn:
         found = version_text(conn, version_id)
         if found is None:
             raise KeyError(version_id)
         version, text = found
         model = parse_model(text, f"version {version.id}", lists)
-        mark_active(conn, version, now)
+        mark_active(conn, version, now, actor=actor)
     if engine.shadows.get(version.audience, ("",))[0] == version.id:
         engine.stop_shadow(version.audience)  # promoted: its shadow numbers are moot
     engine.models[version.audience] = model

@@ -17,7 +17,14 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from leadgrade.core import Model, Problem, check_model, parse_model
+from leadgrade.core.segments import SegmentsError
 from leadgrade.engine import AudienceMap, AudienceRule, Engine
+from leadgrade.handoff.routing import Routing, RoutingError, load_routing
+from leadgrade.handoff.segments import SEGMENTS_FILE, Segments, load_segments
+from leadgrade.handoff.segments import install as install_segments
+from leadgrade.handoff.service import Handoff
+from leadgrade.privacy import optout, retention
+from leadgrade.privacy.quiet import ContactRules
 from leadgrade.settings import Settings, database_url, get_settings
 from leadgrade.store import Store
 from leadgrade.versions import active_models, add_version, mark_active, shadow_models
@@ -108,10 +115,54 @@ class Workspace:
                     mark_active(conn, version, moment)
                     models[audience] = model
             shadows = shadow_models(conn, lists)
-        return Engine(store, models, self.audience_map(), shadows)
+        engine = Engine(store, models, self.audience_map(), shadows)
+        handoff = self.handoff(engine)  # every MQL made through this engine is routed
+        # Nurture segments keep current with every change, and at their timers' instants.
+        install_segments(engine, handoff.timers, self.segments(engine), handoff.lead_listeners)
+        # Opt-outs (an SMS "STOP", an unsubscribe, a CRM flag) are recorded in the
+        # transaction that brings them in, and the workspace's quiet hours apply.
+        optout.install(engine, ContactRules.from_settings(self.settings().compliance))
+        privacy = self.settings().privacy
+        if privacy.retention or privacy.holds:
+            handoff.daily(
+                "retention",
+                lambda conn, at: retention.run_in(conn, engine, privacy, at, actor="retention"),
+            )
+        return engine
 
     def lists(self) -> dict[str, tuple[str, ...]]:
         return read_lists(self.lists_dir)
+
+    @property
+    def routing_path(self) -> Path:
+        return self.root / "routing.yaml"
+
+    def routing(self) -> Routing:
+        """``routing.yaml``: reps, teams, rules, SLA, feedback codes, re-engagement."""
+        try:
+            return load_routing(self.routing_path, self.lists())
+        except RoutingError as exc:
+            raise WorkspaceError(str(exc)) from None
+
+    def handoff(self, engine: Engine) -> Handoff:
+        """The handoff (routing, SLA clocks, feedback, notifications) riding on
+        ``engine``: the one :meth:`engine` installed, or a new one."""
+        return Handoff.of(engine) or Handoff(engine, self.routing(), self.settings().notifications)
+
+    def segments(self, engine: Engine) -> Segments:
+        """``segments.yaml``: nurture segments over ``engine``'s models (none without the
+        file); keep them current with :func:`leadgrade.handoff.segments.install`."""
+        try:
+            notifications = self.settings().notifications
+            path = self.root / SEGMENTS_FILE
+            return load_segments(path, engine.models, self.lists(), notifications)
+        except SegmentsError as exc:
+            more = len(exc.problems) - 1
+            raise WorkspaceError(
+                f"{exc.problems[0]}"
+                + (f" (and {more} more problem{'s' if more > 1 else ''})" if more else "")
+                + "; check it with `leadgrade segments lint`"
+            ) from None
 
     def model(self, audience: str) -> Model:
         audiences = self.audiences()

@@ -9,6 +9,7 @@ from fastapi import Depends, HTTPException, Request, status
 from starlette.concurrency import run_in_threadpool
 
 from leadgrade.engine import Engine
+from leadgrade.handoff.service import Handoff
 from leadgrade.keys import ApiKey, KeyCache, verify
 
 # The dependencies are coroutines, though nothing in them waits: FastAPI runs a plain
@@ -25,7 +26,13 @@ async def get_now(request: Request) -> float:
     return clock()
 
 
+async def get_handoff(request: Request) -> Handoff:
+    handoff: Handoff = request.app.state.handoff
+    return handoff
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
+HandoffDep = Annotated[Handoff, Depends(get_handoff)]
 NowDep = Annotated[float, Depends(get_now)]
 
 

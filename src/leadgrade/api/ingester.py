@@ -25,10 +25,11 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Outcome:
     """One request's share of a group: how many of its events were new, how many were
-    already stored (or came earlier in the same group)."""
+    already stored (or came earlier in the same group), how many named an erased person."""
 
     accepted: int
     duplicates: int
+    refused: int = 0
 
 
 @dataclass
@@ -104,10 +105,12 @@ class Ingester:
         claimed: set[str] = set()
         outcomes = []
         for request in group:
-            accepted = 0
+            accepted = refused = 0
             for event in request.events:
                 if event.id in result.inserted and event.id not in claimed:
                     claimed.add(event.id)
                     accepted += 1
-            outcomes.append(Outcome(accepted, len(request.events) - accepted))
+                elif event.id in result.refused:
+                    refused += 1
+            outcomes.append(Outcome(accepted, len(request.events) - accepted - refused, refused))
         return outcomes

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -82,12 +82,56 @@ class EventBatch(Strict):
 class IngestPublic(BaseModel):
     accepted: int = Field(description="events stored now")
     duplicates: int = Field(description="events already stored (replays): nothing changed")
+    refused: int = Field(
+        description="events naming an erased person (by e-mail or phone): not stored"
+    )
     valid: int = Field(description="events in the request, all valid")
 
 
 class StageMove(Strict):
     stage: str
     reason: str = Field(min_length=1, max_length=2000)
+    placement_start: AwareDatetime | None = Field(
+        default=None, description="moving a candidate to won: when the placement starts"
+    )
+    contract_end: AwareDatetime | None = Field(
+        default=None, description="moving a candidate to won: when the contract ends, if known"
+    )
+
+
+class TouchIn(Strict):
+    """A sales touch: the first since the lead's assignment stops its SLA clock."""
+
+    id: str | None = Field(
+        default=None, min_length=1, max_length=200, description="idempotency key"
+    )
+    kind: Literal["call", "email", "sms", "meeting"]
+    at: AwareDatetime | None = Field(default=None, description="when; default now")
+    actor: str | None = Field(default=None, max_length=200, description="default: the key")
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class FeedbackIn(Strict):
+    """Sales' answer on an MQL (docs/handoff.md)."""
+
+    id: str | None = Field(
+        default=None, min_length=1, max_length=200, description="idempotency key"
+    )
+    decision: Literal["accept", "qualify", "reject", "disqualify"]
+    reason: str | None = Field(default=None, max_length=100, description="a reason code")
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="qualify: BANT fields (budget, authority, need, timeline) for employer "
+        "leads, applied and passed_screening for candidates; any: a note",
+    )
+    actor: str | None = Field(default=None, max_length=200, description="default: the key")
+
+
+class AssignIn(Strict):
+    owner: str | None = Field(
+        default=None, max_length=200, description="a rep id; none: route the lead afresh"
+    )
+    reason: str = Field(default="", max_length=2000)
 
 
 class LeadPublic(BaseModel):

@@ -26,9 +26,10 @@ from leadgrade.cli.output import print_records, progress_bar
 from leadgrade.core import ModelError
 from leadgrade.core.explain import explanation
 from leadgrade.engine import STAGES, Engine, EventIn
+from leadgrade.handoff.service import Handoff
 from leadgrade.ingest_files import file_kind, read_event_inputs, read_people
 from leadgrade.keys import SCOPES, create_key, revoke
-from leadgrade.leads import SORTS, find_leads, get_lead, move_stage
+from leadgrade.leads import SORTS, find_leads, get_lead
 from leadgrade.store.schema import api_keys
 from leadgrade.versions import activate, add_version, list_versions
 from leadgrade.workspace import Workspace, WorkspaceError
@@ -47,6 +48,7 @@ DatabaseOption = Annotated[
         "--db", help="Database URL (default: the workspace's, or $LEADGRADE_DATABASE_URL)."
     ),
 ]
+ActorOption = Annotated[str, typer.Option(help="Who does it (kept in the audit log).")]
 
 
 def register(app: typer.Typer) -> None:
@@ -55,7 +57,6 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
     app.command("tick")(tick)
     app.command("explain")(explain)
-    app.command("stage")(stage)
     app.add_typer(keys_app, name="keys")
     app.add_typer(models_app, name="models")
 
@@ -70,6 +71,13 @@ def _opened(workspace: Path | None, db: str | None) -> tuple[Workspace, Engine]:
         found = Workspace.find(workspace)
         return found, found.engine(db)
     except (WorkspaceError, ModelError) as exc:
+        fail(str(exc))
+
+
+def _handoff(found: Workspace, engine: Engine) -> Handoff:
+    try:
+        return found.handoff(engine)
+    except WorkspaceError as exc:
         fail(str(exc))
 
 
@@ -228,9 +236,12 @@ def serve(
     import uvicorn
 
     from leadgrade.api import create_app
+    from leadgrade.handoff.delivery import Outbox
 
     found, engine = _opened(workspace, db)
     lists = found.lists()
+    notifications = found.settings().notifications
+    handoff = _handoff(found, engine)
     stderr().print(
         f"leadgrade serving {engine.store.dialect} at http://{host}:{port} "
         f"(API docs: http://{host}:{port}/docs)",
@@ -242,6 +253,11 @@ def serve(
             tick_every=tick_every,
             lists=lists,
             tracking_settings=found.settings().tracking,
+            handoff=handoff,
+            privacy=found.settings().privacy,
+            integrations=found.settings().integrations,
+            outbox=Outbox(engine.store, notifications),
+            outbox_poll=notifications.poll,
         ),
         host=host,
         port=port,
@@ -256,13 +272,18 @@ def tick(
     workspace: WorkspaceOption = None,
     db: DatabaseOption = None,
 ) -> None:
-    """Expire MQLs whose decaying score fell below expire_below (for cron; `serve` does
-    this itself). Only due leads are read: their crossing time is stored."""
+    """Expire MQLs whose decaying score fell below expire_below and fire due timers: SLA
+    breaches, re-engagements, segment windows (for cron; `serve` does this itself). Only
+    due rows are read: their times are stored."""
     now = parse_as_of(at)
-    engine = _engine(workspace, db)
-    expired = engine.tick(now)
+    found, engine = _opened(workspace, db)
+    done = _handoff(found, engine).tick(now)
     engine.store.close()
-    stderr().print(f"{counted(len(expired), 'MQL')} expired as of {iso(now)}", highlight=False)
+    stderr().print(
+        f"{counted(done['expired'], 'MQL')} expired, {counted(done['timers'], 'timer')} fired "
+        f"as of {iso(now)}",
+        highlight=False,
+    )
 
 
 keys_app = typer.Typer(help="API keys: create, list and revoke.", no_args_is_help=True)
@@ -275,6 +296,7 @@ def keys_create(
         list[str],
         typer.Option("--scope", help=f"A scope the key has: {', '.join(SCOPES)} (repeatable)."),
     ],
+    actor: ActorOption = "cli",
     workspace: WorkspaceOption = None,
     db: DatabaseOption = None,
 ) -> None:
@@ -282,7 +304,7 @@ def keys_create(
     engine = _engine(workspace, db)
     try:
         with engine.store.transaction() as conn:
-            key, secret = create_key(conn, name, scope, datetime.now(UTC).timestamp())
+            key, secret = create_key(conn, name, scope, datetime.now(UTC).timestamp(), actor=actor)
     except ValueError as exc:
         fail(str(exc))
     stderr().print(
@@ -307,13 +329,14 @@ def keys_list(workspace: WorkspaceOption = None, db: DatabaseOption = None) -> N
 @keys_app.command("revoke")
 def keys_revoke(
     key_id: Annotated[str, typer.Argument(help="The key's id (the part after lg_).")],
+    actor: ActorOption = "cli",
     workspace: WorkspaceOption = None,
     db: DatabaseOption = None,
 ) -> None:
     """Revoke an API key at once."""
     engine = _engine(workspace, db)
     with engine.store.transaction() as conn:
-        if not revoke(conn, key_id, datetime.now(UTC).timestamp()):
+        if not revoke(conn, key_id, datetime.now(UTC).timestamp(), actor=actor):
             fail(f"no active key {key_id!r}")
     stderr().print(f"revoked key {key_id}")
 
@@ -339,6 +362,7 @@ def models_add(
     model_file: Annotated[
         Path, typer.Argument(help="A model file (.yaml).", exists=True, dir_okay=False)
     ],
+    actor: ActorOption = "cli",
     workspace: WorkspaceOption = None,
     db: DatabaseOption = None,
 ) -> None:
@@ -354,6 +378,7 @@ def models_add(
                 str(model_file),
                 lists,
                 datetime.now(UTC).timestamp(),
+                actor=actor,
             )
     except ModelError as exc:
         fail(f"the model does not load:\n{exc}")
@@ -364,6 +389,7 @@ def models_add(
 @models_app.command("activate")
 def models_activate(
     version_id: Annotated[str, typer.Argument(help="The version's id (from `models list`).")],
+    actor: ActorOption = "cli",
     workspace: WorkspaceOption = None,
     db: DatabaseOption = None,
 ) -> None:
@@ -374,7 +400,7 @@ def models_activate(
     with progress_bar(console, "rescoring") as progress:
         try:
             version, rescored = activate(
-                engine, version_id, lists, datetime.now(UTC).timestamp(), progress
+                engine, version_id, lists, datetime.now(UTC).timestamp(), progress, actor=actor
             )
         except KeyError:
             fail(f"no model version {version_id!r}")
@@ -418,23 +444,3 @@ def explain(
             str(item["events"] or ""),
         )
     Console().print(table)
-
-
-def stage(
-    lead_id: Annotated[str, typer.Argument(help="The lead's id.")],
-    to: Annotated[str, typer.Argument(help=f"The stage: {', '.join(STAGES)}.")],
-    reason: Annotated[str, typer.Option(help="Why (kept in the lead's history).")],
-    actor: Annotated[str, typer.Option(help="Who moves it (kept in the history).")] = "cli",
-    workspace: WorkspaceOption = None,
-    db: DatabaseOption = None,
-) -> None:
-    """Move a lead to a stage by hand (backward moves too), with a history row."""
-    engine = _engine(workspace, db)
-    try:
-        with engine.store.transaction() as conn:
-            left = move_stage(conn, lead_id, to, actor, reason, datetime.now(UTC).timestamp())
-    except KeyError:
-        fail(f"no lead {lead_id!r}")
-    except ValueError as exc:
-        fail(str(exc))
-    stderr().print(f"lead {lead_id}: {left} → {to}", highlight=False)

@@ -34,8 +34,15 @@ OnceOption = Annotated[
 ]
 
 
+sync_app = typer.Typer(
+    help="Poll an ATS now (the same as `leadgrade integrations NAME poll`).",
+    no_args_is_help=True,
+)
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(integrations_app, name="integrations")
+    app.add_typer(sync_app, name="sync")
     app.command("import")(import_file)
 
 
@@ -64,6 +71,7 @@ def _quiet_http() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+@sync_app.command("bullhorn")
 @bullhorn_app.command("poll")
 def bullhorn_poll(
     once: OnceOption = False,
@@ -105,6 +113,7 @@ def bullhorn_poll(
         engine.store.close()
 
 
+@sync_app.command("jobvite")
 @jobvite_app.command("poll")
 def jobvite_poll(
     once: OnceOption = False,

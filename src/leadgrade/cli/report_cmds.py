@@ -1,5 +1,6 @@
-"""``leadgrade report``: reports by name. ``fairness`` for now: MQL and placement rates by
-self-identified group, and impact ratios (the four-fifths rule)."""
+"""``leadgrade report``: reports by name. ``fairness``: MQL and placement rates by
+self-identified group, and impact ratios (the four-fifths rule); ``funnel``, ``grades``,
+``sla``, ``volume`` and ``diagnostics`` (:mod:`leadgrade.reports`)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import csv
 import enum
 import json
 import sys
+import typing
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -27,8 +30,12 @@ from leadgrade.fairness import (
     fairness_report,
     parse_by,
 )
+from leadgrade.reports import KINDS, ReportError, ReportParams, make_report
+from leadgrade.reports.render import as_csv, as_json, print_tables
 
-report_app = typer.Typer(help="Reports: fairness.", no_args_is_help=True)
+report_app = typer.Typer(
+    help="Reports: funnel, grades, sla, volume, diagnostics, fairness.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -207,3 +214,126 @@ def _table(made: FairnessReport, table: FairnessTable) -> Table:
             _p(group.placement),
         )
     return shown
+
+
+# ------------------------------------------- funnel, grades, sla, volume, diagnostics
+
+AudienceOption = Annotated[
+    str | None, typer.Option(help="Only this audience's leads (default: every audience).")
+]
+SinceOption = Annotated[str | None, typer.Option(help="Only from this time on (ISO 8601).")]
+UntilOption = Annotated[str | None, typer.Option(help="Only before this time (ISO 8601).")]
+FormatOption = Annotated[
+    ReportFormat, typer.Option("--format", "-f", help="Output format: table, csv or json.")
+]
+
+
+def _by_option(kind: str) -> typing.Any:
+    dimensions = ", ".join(KINDS[kind].dimensions)
+    return typer.Option(
+        help=f"Group by {dimensions}; repeat, or join with commas, to group by several."
+    )
+
+
+def _run(
+    name: str,
+    audience: str | None,
+    by: list[str] | None,
+    since: str | None,
+    until: str | None,
+    output_format: ReportFormat,
+    workspace: Path | None,
+    db: str | None,
+) -> None:
+    dimensions = tuple(
+        part.strip() for text in by or () for part in text.split(",") if part.strip()
+    )
+    start, end = parse_when("--since", since), parse_when("--until", until)
+    params = ReportParams(audience, dimensions, start, end)
+    _, engine = _opened(workspace, db)
+    try:
+        with engine.store.engine.connect() as conn:
+            made = make_report(name, conn, params, datetime.now(UTC).timestamp(), engine.models)
+    except ReportError as exc:
+        fail(f"--{exc.field}: {exc}")
+    finally:
+        engine.store.close()
+    if output_format is ReportFormat.json:
+        sys.stdout.write(as_json(made))
+    elif output_format is ReportFormat.csv:
+        sys.stdout.write(as_csv(made))
+    else:
+        print_tables(made, Console())
+
+
+@report_app.command("funnel")
+def funnel(
+    audience: AudienceOption = None,
+    by: Annotated[list[str] | None, _by_option("funnel")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    output_format: FormatOption = ReportFormat.table,
+    workspace: WorkspaceOption = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Leads reaching each stage, conversion between stages, sales acceptance, MQL→SQL
+    and days between stages, for leads created in the window."""
+    _run("funnel", audience, by, since, until, output_format, workspace, db)
+
+
+@report_app.command("grades")
+def grades(
+    audience: AudienceOption = None,
+    by: Annotated[list[str] | None, _by_option("grades")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    output_format: FormatOption = ReportFormat.table,
+    workspace: WorkspaceOption = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Leads, MQLs and conversion per A1–D4 cell (the grade at MQL time), for leads
+    created in the window."""
+    _run("grades", audience, by, since, until, output_format, workspace, db)
+
+
+@report_app.command("sla")
+def sla(
+    audience: AudienceOption = None,
+    by: Annotated[list[str] | None, _by_option("sla")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    output_format: FormatOption = ReportFormat.table,
+    workspace: WorkspaceOption = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Time to first touch, the share touched within the SLA, and breaches, by team and
+    owner, for assignments made in the window."""
+    _run("sla", audience, by, since, until, output_format, workspace, db)
+
+
+@report_app.command("volume")
+def volume(
+    audience: AudienceOption = None,
+    by: Annotated[list[str] | None, _by_option("volume")] = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    output_format: FormatOption = ReportFormat.table,
+    workspace: WorkspaceOption = None,
+    db: DatabaseOption = None,
+) -> None:
+    """MQLs made per ISO week, by audience and source, for MQLs made in the window."""
+    _run("volume", audience, by, since, until, output_format, workspace, db)
+
+
+@report_app.command("diagnostics")
+def diagnostics(
+    audience: AudienceOption = None,
+    since: SinceOption = None,
+    until: UntilOption = None,
+    output_format: FormatOption = ReportFormat.table,
+    workspace: WorkspaceOption = None,
+    db: DatabaseOption = None,
+) -> None:
+    """Warnings about the models with the numbers behind them: low sales acceptance,
+    thin volume that all closes, grade cells out of order, rules that never fire."""
+    _run("diagnostics", audience, None, since, until, output_format, workspace, db)

@@ -13,7 +13,13 @@ from rich.table import Table
 
 from leadgrade.batch.score import counted
 from leadgrade.cli.common import fail, stderr
-from leadgrade.cli.engine_cmds import DatabaseOption, WorkspaceOption, _opened, models_app
+from leadgrade.cli.engine_cmds import (
+    ActorOption,
+    DatabaseOption,
+    WorkspaceOption,
+    _opened,
+    models_app,
+)
 from leadgrade.cli.output import progress_bar
 from leadgrade.shadow import ShadowReport, shadow_report
 from leadgrade.versions import start_shadow, stop_shadow, version_text
@@ -33,6 +39,7 @@ def models_shadow(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the comparison as one JSON object.")
     ] = False,
+    actor: ActorOption = "cli",
     workspace: WorkspaceOption = None,
     db: DatabaseOption = None,
 ) -> None:
@@ -44,7 +51,7 @@ def models_shadow(
     console = stderr()
     if stop:
         try:
-            version = stop_shadow(engine, version_id)
+            version = stop_shadow(engine, version_id, actor=actor, now=now)
         except KeyError:
             fail(f"no model version {version_id!r}")
         console.print(f"version {version.id} is no longer in shadow ({version.status})")
@@ -60,7 +67,9 @@ def models_shadow(
     else:
         with progress_bar(console, "scoring in shadow") as progress:
             try:
-                version, scored = start_shadow(engine, version_id, found.lists(), now, progress)
+                version, scored = start_shadow(
+                    engine, version_id, found.lists(), now, progress, actor=actor
+                )
             except KeyError:
                 fail(f"no model version {version_id!r}")
             except ValueError as exc:

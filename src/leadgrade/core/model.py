@@ -13,14 +13,16 @@ import hashlib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from leadgrade.core import conditions, lint, positions, spec
-from leadgrade.core.conditions import Condition
+from leadgrade.core.conditions import Condition, E, SqlRender, V
 from leadgrade.core.durations import format_duration
+
+SpecT = TypeVar("SpecT", bound=BaseModel)
 
 Severity = Literal["error", "warning"]
 
@@ -84,6 +86,12 @@ class FitRule:
                 return points, f"{self.field} {shown} {condition.describe()}"
         return None
 
+    def sql(self, to: SqlRender[V, E]) -> E:
+        """The rule as SQL: the points of the first case that holds, else NULL."""
+        value = to.attribute(self.field)
+        cases = [(condition.sql(to, value), points) for condition, points in self.cases]
+        return to.first_case(cases)
+
 
 @dataclass(frozen=True, slots=True, eq=False)
 class EngagementRule:
@@ -128,6 +136,13 @@ class EngagementRule:
 
     def matches(self, properties: Mapping[str, object]) -> bool:
         return all(condition.test(properties.get(name)) for name, condition in self.where)
+
+    def sql(self, to: SqlRender[V, E]) -> E:
+        """Which events feed the rule, as SQL: their type and ``where`` filters. Caps and
+        decay are arithmetic on the matches (see :mod:`leadgrade.sql`)."""
+        tests = [to.event_type_in(self.event_types)]
+        tests += [condition.sql(to, to.event_property(name)) for name, condition in self.where]
+        return to.all_of(tests)
 
     def describe(self) -> str:
         text = " or ".join(self.event_types)
@@ -689,3 +704,33 @@ def _rule_points(rule: spec.FitRule) -> list[float]:
     if rule.cases is not None:
         return [c.points for c in rule.cases]
     return [rule.points or 0.0]
+
+
+def check_yaml(
+    text: str, source: str, shape: type[SpecT]
+) -> tuple[SpecT | None, list[Problem], positions.Located | None]:
+    """A workspace YAML file other than a model (routing, segments) read into ``shape``:
+    the spec (None on errors), every shape problem with its line, and the located data
+    for the caller's own checks."""
+    try:
+        located = positions.load(text)
+    except positions.YamlError as exc:
+        return None, [Problem(source, exc.line, "", exc.message)], None
+    try:
+        return shape.model_validate(located.data or {}), [], located
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            path, missing = _data_path(error["loc"], located.data, error["type"] == "missing")
+            line = located.line_of(path)
+            if missing is not None:
+                message = f"missing key {missing!r}"
+            elif error["type"] == "extra_forbidden":
+                message = "unknown key"
+            else:
+                message = str(error["msg"]).removeprefix("Value error, ")
+                message = message[:1].lower() + message[1:]
+            problem = Problem(source, line, format_path(path), message)
+            if problem not in problems:
+                problems.append(problem)
+        return None, sorted(problems, key=lambda p: (p.line, p.key)), located

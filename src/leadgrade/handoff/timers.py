@@ -156,9 +156,11 @@ class Timers:
                     logger.exception("timer %s failed; it stays pending", due.id)
                     continue
                 savepoint.commit()
+                # A handler that moved its own timer later (a segment's next change) left
+                # it pending for then: only a timer still due is done.
                 conn.execute(
                     sa.update(timers)
-                    .where(timers.c.id == due.id)
+                    .where(timers.c.id == due.id, timers.c.due_at <= utc(now))
                     .values(status="done", done_at=utc(now))
                 )
                 done += 1

@@ -81,14 +81,20 @@ async def post_events(
     except ValidationError as exc:
         return from_validation(exc)
     if dry_run:
-        return JSONResponse(IngestPublic(accepted=0, duplicates=0, valid=len(events)).model_dump())
+        return JSONResponse(
+            IngestPublic(accepted=0, duplicates=0, refused=0, valid=len(events)).model_dump()
+        )
     ingester: Ingester = request.app.state.ingester
     result = await ingester.submit(events, now)
     counter = request.app.state.metrics.events
     counter.labels("accepted").inc(result.accepted)
     counter.labels("duplicate").inc(result.duplicates)
+    counter.labels("refused").inc(result.refused)
     return JSONResponse(
         IngestPublic(
-            accepted=result.accepted, duplicates=result.duplicates, valid=len(events)
+            accepted=result.accepted,
+            duplicates=result.duplicates,
+            refused=result.refused,
+            valid=len(events),
         ).model_dump()
     )

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 
-from leadgrade.api.deps import EngineDep, NowDep, ReadKey, WriteKey
+from leadgrade.api.deps import EngineDep, HandoffDep, NowDep, ReadKey, WriteKey
 from leadgrade.api.paging import CursorQuery, GradeQuery, LimitQuery, keyset_page
+from leadgrade.api.routes.handoff import refused
 from leadgrade.api.schemas import LeadPage, LeadPublic, StageMove
 from leadgrade.core.explain import explanation
 from leadgrade.engine import STAGES
-from leadgrade.leads import SORTS, find_leads, get_lead, move_stage, timeline
+from leadgrade.handoff.service import HandoffError
+from leadgrade.leads import SORTS, find_leads, get_lead, timeline
 
 router = APIRouter(tags=["leads"])
 
@@ -59,31 +62,48 @@ def list_leads(
 
 
 @router.get("/v1/leads/{lead_id}")
-def read_lead(lead_id: str, engine: EngineDep, now: NowDep, _key: ReadKey) -> dict[str, Any]:
+def read_lead(
+    lead_id: str, engine: EngineDep, handoff: HandoffDep, now: NowDep, _key: ReadKey
+) -> dict[str, Any]:
     """A lead now: its numbers, why (contributions that add up to the score, in points
-    shown to the cent) and its timeline of events and stage changes."""
+    shown to the cent), its owner and SLA clock, and its timeline of events, stage
+    changes, assignments, touches and messages."""
     with engine.store.engine.connect() as conn:
         lead = get_lead(conn, engine.models, lead_id, now)
         if lead is None:
             raise HTTPException(404, f"no lead {lead_id!r}")
         events = timeline(conn, lead)
+        sla = handoff.sla(conn, lead_id, now)
     return {
         **LeadPublic(**lead.item()).model_dump(),
         "explanation": explanation(lead.card),
+        "handoff": sla,
         "timeline": events,
     }
 
 
 @router.post("/v1/leads/{lead_id}/stage")
 def post_stage(
-    lead_id: str, body: StageMove, engine: EngineDep, now: NowDep, key: WriteKey
+    lead_id: str, body: StageMove, handoff: HandoffDep, now: NowDep, key: WriteKey
 ) -> dict[str, Any]:
-    """Move a lead to a stage by hand (backward moves too); recorded with who and why."""
+    """Move a lead to a stage by hand (backward moves too); recorded with who and why. A
+    candidate moved to ``won`` is scheduled for re-engagement from its placement dates."""
+    if body.stage not in STAGES:
+        raise HTTPException(422, [{"path": "$.stage", "message": f"one of {', '.join(STAGES)}"}])
     try:
-        with engine.store.transaction() as conn:
-            left = move_stage(conn, lead_id, body.stage, f"api-key:{key.name}", body.reason, now)
-    except KeyError:
-        raise HTTPException(404, f"no lead {lead_id!r}") from None
-    except ValueError as exc:
-        raise HTTPException(422, [{"path": "$.stage", "message": str(exc)}]) from None
+        left = handoff.move(
+            lead_id,
+            body.stage,
+            now,
+            actor=f"api-key:{key.name}",
+            reason=body.reason,
+            placement_start=_seconds(body.placement_start),
+            contract_end=_seconds(body.contract_end),
+        )
+    except HandoffError as exc:
+        raise refused(exc) from None
     return {"id": lead_id, "from": left, "stage": body.stage}
+
+
+def _seconds(moment: datetime | None) -> float | None:
+    return None if moment is None else moment.timestamp()

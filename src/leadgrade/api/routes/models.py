@@ -9,6 +9,7 @@ from pydantic import Field
 
 from leadgrade.api.deps import AdminKey, EngineDep, NowDep, ReadKey
 from leadgrade.api.schemas import Strict
+from leadgrade.audit import api_actor
 from leadgrade.core import ModelError
 from leadgrade.shadow import shadow_report
 from leadgrade.versions import (
@@ -37,13 +38,15 @@ def get_models(engine: EngineDep, _key: ReadKey, audience: str | None = None) ->
 
 @router.post("/v1/models", status_code=201)
 def post_model(
-    body: ModelBody, request: Request, engine: EngineDep, now: NowDep, _key: AdminKey
+    body: ModelBody, request: Request, engine: EngineDep, now: NowDep, key: AdminKey
 ) -> dict[str, Any]:
     """Store a model as a draft version (the same text twice is one version). A model that
     does not load is refused with every problem, by line and key."""
     try:
         with engine.store.transaction() as conn:
-            version, _ = add_version(conn, body.yaml, "request", request.app.state.lists, now)
+            version, _ = add_version(
+                conn, body.yaml, "request", request.app.state.lists, now, actor=api_actor(key)
+            )
     except ModelError as exc:
         raise HTTPException(
             422,
@@ -57,11 +60,13 @@ def post_model(
 
 @router.post("/v1/models/{version_id}/activate")
 def post_activate(
-    version_id: str, request: Request, engine: EngineDep, now: NowDep, _key: AdminKey
+    version_id: str, request: Request, engine: EngineDep, now: NowDep, key: AdminKey
 ) -> dict[str, Any]:
     """Make a version its audience's active model and rescore every lead of it."""
     try:
-        version, rescored = activate(engine, version_id, request.app.state.lists, now)
+        version, rescored = activate(
+            engine, version_id, request.app.state.lists, now, actor=api_actor(key)
+        )
     except KeyError:
         raise HTTPException(404, f"no model version {version_id!r}") from None
     return {"version": version.public(), "rescored": rescored}
@@ -69,13 +74,15 @@ def post_activate(
 
 @router.post("/v1/models/{version_id}/shadow")
 def post_shadow(
-    version_id: str, request: Request, engine: EngineDep, now: NowDep, _key: AdminKey
+    version_id: str, request: Request, engine: EngineDep, now: NowDep, key: AdminKey
 ) -> dict[str, Any]:
     """Run a version in shadow: it scores every lead of its audience beside the active
     version, apart (no stage moves), from the event history and then with every new
     event. Answers with the comparison, as ``GET`` does."""
     try:
-        version, scored = start_shadow(engine, version_id, request.app.state.lists, now)
+        version, scored = start_shadow(
+            engine, version_id, request.app.state.lists, now, actor=api_actor(key)
+        )
     except KeyError:
         raise HTTPException(404, f"no model version {version_id!r}") from None
     except ValueError as exc:
@@ -103,10 +110,10 @@ def get_shadow(version_id: str, engine: EngineDep, now: NowDep, _key: ReadKey) -
 
 
 @router.delete("/v1/models/{version_id}/shadow")
-def delete_shadow(version_id: str, engine: EngineDep, _key: AdminKey) -> dict[str, Any]:
+def delete_shadow(version_id: str, engine: EngineDep, now: NowDep, key: AdminKey) -> dict[str, Any]:
     """Stop running a version in shadow (back to draft); its numbers are dropped."""
     try:
-        version = stop_shadow(engine, version_id)
+        version = stop_shadow(engine, version_id, actor=api_actor(key), now=now)
     except KeyError:
         raise HTTPException(404, f"no model version {version_id!r}") from None
     return {"version": version.public()}

@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from leadgrade.api.deps import EngineDep, NowDep, ReadKey
 from leadgrade.fairness import DemographicsError, Thresholds, fairness_report, parse_by
+from leadgrade.reports import ReportError, ReportParams, make_report
 from leadgrade.times import epoch
 
 router = APIRouter(tags=["reports"])
@@ -113,3 +114,113 @@ def fairness(
             thresholds=thresholds,
         )
     return made.public()
+
+
+# ------------------------------------------- funnel, grades, sla, volume, diagnostics
+
+AudienceQuery = Annotated[
+    str | None, Query(max_length=40, description="whose leads (default: every audience)")
+]
+ByQuery = Annotated[
+    list[str] | None,
+    Query(description="a dimension to group by; repeatable, or joined by commas"),
+]
+SinceQuery = Annotated[datetime | None, Query(description="from this time on (ISO 8601)")]
+UntilQuery = Annotated[datetime | None, Query(description="before this time (ISO 8601)")]
+
+
+def _made(
+    name: str,
+    engine: EngineDep,
+    now: float,
+    audience: str | None,
+    by: list[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> dict[str, Any]:
+    dimensions = tuple(p.strip() for text in by or () for p in text.split(",") if p.strip())
+    params = ReportParams(audience, dimensions, _seconds(since), _seconds(until))
+    try:
+        with engine.store.engine.connect() as conn:
+            made = make_report(name, conn, params, now, engine.models)
+    except ReportError as exc:
+        raise _bad(f"query:$.{exc.field}", str(exc)) from None
+    return made.public()
+
+
+@report("funnel")
+def funnel(
+    engine: EngineDep,
+    now: NowDep,
+    _key: ReadKey,
+    audience: AudienceQuery = None,
+    by: ByQuery = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+) -> dict[str, Any]:
+    """Leads reaching each stage, conversion between consecutive stages, the sales
+    acceptance rate, MQL→SQL and days between stages (median, p90), for leads created in
+    [``since``, ``until``), grouped by audience, channel, source, campaign, grade, owner or
+    cohort. See docs/reports.md."""
+    return _made("funnel", engine, now, audience, by, since, until)
+
+
+@report("grades")
+def grades(
+    engine: EngineDep,
+    now: NowDep,
+    _key: ReadKey,
+    audience: AudienceQuery = None,
+    by: ByQuery = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+) -> dict[str, Any]:
+    """Leads, MQLs and conversion (MQL→SQL, MQL→won) per A1–D4 cell, the grade at MQL
+    time. See docs/reports.md."""
+    return _made("grades", engine, now, audience, by, since, until)
+
+
+@report("sla")
+def sla(
+    engine: EngineDep,
+    now: NowDep,
+    _key: ReadKey,
+    audience: AudienceQuery = None,
+    by: ByQuery = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+) -> dict[str, Any]:
+    """Time to first touch (median, p90 hours), the share touched within the SLA, and
+    breaches, by team and owner, for assignments made in the window. See
+    docs/reports.md."""
+    return _made("sla", engine, now, audience, by, since, until)
+
+
+@report("volume")
+def volume(
+    engine: EngineDep,
+    now: NowDep,
+    _key: ReadKey,
+    audience: AudienceQuery = None,
+    by: ByQuery = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+) -> dict[str, Any]:
+    """MQLs made per ISO week, by audience and source, for MQLs made in the window. See
+    docs/reports.md."""
+    return _made("volume", engine, now, audience, by, since, until)
+
+
+@report("diagnostics")
+def diagnostics(
+    engine: EngineDep,
+    now: NowDep,
+    _key: ReadKey,
+    audience: AudienceQuery = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+) -> dict[str, Any]:
+    """Plain-language warnings with the numbers behind them: sales acceptance under 50%,
+    MQL→won far above peers on thin volume, grade cells out of order, engagement rules
+    that never fire. See docs/reports.md."""
+    return _made("diagnostics", engine, now, audience, None, since, until)
